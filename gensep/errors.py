@@ -1,0 +1,13 @@
+"""Exceptions raised by gensep. Every message names the file or value at fault and the fix."""
+
+
+class GensepError(Exception):
+    """Base class of all gensep errors."""
+
+
+class AudioError(GensepError, ValueError):
+    """Audio that cannot be used: missing, unreadable, empty, non-finite or badly shaped."""
+
+
+class ConfigError(GensepError, ValueError):
+    """A configuration file or value that does not match its schema."""
