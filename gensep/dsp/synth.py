@@ -90,8 +90,33 @@ def _float_phase(f0_hz: jnp.ndarray, sample_rate: float, hop: int) -> jnp.ndarra
     return start[..., None] + within
 
 
-@partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3))
-def harmonic_phases(f0_hz: jnp.ndarray, n_harmonics: int, sample_rate: float, hop: int):
+@partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+def _phases_of(f0_hz: jnp.ndarray, harmonics: jnp.ndarray, sample_rate: float, hop: int):
+    """Phases (cycles, in [0, 1)) of the given harmonic numbers. [..., T, hop, len(harmonics)]."""
+    c_now, c_next, lin, quad = _phase_consts(sample_rate, hop)
+    f0_hz = f0_hz.astype(jnp.float32)
+    nxt = jnp.concatenate([f0_hz[..., 1:], f0_hz[..., -1:]], axis=-1)
+    inc = _frac_fixed(f0_hz, c_now) + _frac_fixed(nxt, c_next)  # [..., T] uint32
+    start = jnp.cumsum(inc, axis=-1, dtype=jnp.uint32) - inc  # exclusive, wraps
+    k = harmonics.astype(jnp.uint32)
+    start_k = (start[..., None] * k).astype(jnp.float32) / _TWO_POW_32  # [..., T, K]
+    within = f0_hz[..., None] * lin + (nxt - f0_hz)[..., None] * quad  # [..., T, hop]
+    within_k = within[..., None] * harmonics.astype(jnp.float32)  # [..., T, hop, K]
+    phase = start_k[..., None, :] + (within_k - jnp.floor(within_k))
+    return phase - jnp.floor(phase)
+
+
+@_phases_of.defjvp
+def _phases_of_jvp(sample_rate, hop, primals, tangents):
+    (f0_hz, harmonics), (f0_dot, _) = primals, tangents
+    out = _phases_of(f0_hz, harmonics, sample_rate, hop)
+    d_phase = _float_phase(f0_dot.astype(jnp.float32), sample_rate, hop)  # linear in f0
+    return out, d_phase[..., None] * harmonics.astype(jnp.float32)
+
+
+def harmonic_phases(
+    f0_hz: jnp.ndarray, n_harmonics: int, sample_rate: float, hop: int
+) -> jnp.ndarray:
     """Phase of every harmonic at every sample, in cycles wrapped to [0, 1).
 
     Frame-start phases are accumulated in 32-bit fixed point (wrapping modulo one cycle),
@@ -109,62 +134,70 @@ def harmonic_phases(f0_hz: jnp.ndarray, n_harmonics: int, sample_rate: float, ho
     Returns:
       Phases (cycles), shape [..., frames, hop, K].
     """
-    c_now, c_next, lin, quad = _phase_consts(sample_rate, hop)
-    f0_hz = f0_hz.astype(jnp.float32)
-    nxt = jnp.concatenate([f0_hz[..., 1:], f0_hz[..., -1:]], axis=-1)
-    inc = _frac_fixed(f0_hz, c_now) + _frac_fixed(nxt, c_next)  # [..., T] uint32
-    start = jnp.cumsum(inc, axis=-1, dtype=jnp.uint32) - inc  # exclusive, wraps
-    k = jnp.arange(1, n_harmonics + 1, dtype=jnp.uint32)
-    start_k = (start[..., None] * k).astype(jnp.float32) / _TWO_POW_32  # [..., T, K]
-    within = f0_hz[..., None] * lin + (nxt - f0_hz)[..., None] * quad  # [..., T, hop]
-    kf = jnp.arange(1, n_harmonics + 1, dtype=jnp.float32)
-    within_k = within[..., None] * kf  # [..., T, hop, K]
-    within_k = within_k - jnp.floor(within_k)
-    phase = start_k[..., None, :] + within_k
-    return phase - jnp.floor(phase)
-
-
-@harmonic_phases.defjvp
-def _harmonic_phases_jvp(n_harmonics, sample_rate, hop, primals, tangents):
-    (f0_hz,), (f0_dot,) = primals, tangents
-    out = harmonic_phases(f0_hz, n_harmonics, sample_rate, hop)
-    kf = jnp.arange(1, n_harmonics + 1, dtype=jnp.float32)
-    d_phase = _float_phase(f0_dot.astype(jnp.float32), sample_rate, hop)  # linear in f0
-    return out, d_phase[..., None] * kf
+    harmonics = jnp.arange(1, n_harmonics + 1, dtype=jnp.uint32)
+    return _phases_of(f0_hz, harmonics, sample_rate, hop)
 
 
 def harmonic_synth(
-    f0_hz: jnp.ndarray, amplitudes: jnp.ndarray, sample_rate: float, hop: int
+    f0_hz: jnp.ndarray,
+    amplitudes: jnp.ndarray,
+    sample_rate: float,
+    hop: int,
+    harmonics_per_step: int = 8,
 ) -> jnp.ndarray:
     """Phase-continuous additive synthesis of K harmonics of a time-varying F0.
 
     Frequency and amplitudes are interpolated linearly between frames; harmonics at or
     above Nyquist are silenced sample by sample; frames with f0 == 0 (unvoiced) have zero
     amplitude. The phase starts at 0: with constant controls, harmonic k is exactly
-    `amplitudes[..., k-1] * sin(2 pi k f0 n / sample_rate)`.
+    `amplitudes[..., k-1] * sin(2 pi k f0 n / sample_rate)` (see `harmonic_phases`).
+
+    The harmonics are summed `harmonics_per_step` at a time in a loop, so memory grows with
+    that block, not with K, and a block lying wholly above Nyquist is skipped.
 
     Args:
       f0_hz: Frame-wise fundamental frequency (Hz), 0 = unvoiced. Shape [..., frames].
       amplitudes: Linear amplitude of each harmonic. Shape [..., frames, K].
       sample_rate: Audio rate (Hz).
       hop: Samples per frame.
+      harmonics_per_step: Harmonics computed together (memory/speed trade-off).
 
     Returns:
       Audio, shape [..., frames * hop], float32.
     """
     n_harmonics = amplitudes.shape[-1]
+    step = min(harmonics_per_step, n_harmonics)
+    n_steps = -(-n_harmonics // step)
     f0_hz = jnp.maximum(f0_hz.astype(jnp.float32), 0.0)
-    amplitudes = amplitudes * (f0_hz > 0)[..., None]
-    phase = harmonic_phases(f0_hz, n_harmonics, sample_rate, hop)  # [..., T, hop, K]
-    kf = jnp.arange(1, n_harmonics + 1, dtype=jnp.float32)
+    amplitudes = amplitudes.astype(jnp.float32) * (f0_hz > 0)[..., None]
+    pad = [(0, 0)] * (amplitudes.ndim - 1) + [(0, n_steps * step - n_harmonics)]
+    amplitudes = jnp.pad(amplitudes, pad)
+    blocks = jnp.moveaxis(amplitudes.reshape(*amplitudes.shape[:-1], n_steps, step), -2, 0)
     nxt_f0 = jnp.concatenate([f0_hz[..., 1:], f0_hz[..., -1:]], axis=-1)
     ramp = jnp.arange(hop, dtype=jnp.float32)[:, None] / hop  # [hop, 1]
     f_audio = f0_hz[..., None, None] + (nxt_f0 - f0_hz)[..., None, None] * ramp  # [..., T, hop, 1]
-    below_nyquist = f_audio * kf < sample_rate / 2
-    nxt_amp = jnp.concatenate([amplitudes[..., 1:, :], amplitudes[..., -1:, :]], axis=-2)
-    amp = amplitudes[..., None, :] + (nxt_amp - amplitudes)[..., None, :] * ramp
-    amp = jnp.where(below_nyquist, amp, 0.0)
-    audio = jnp.sum(amp * jnp.sin(2 * jnp.pi * phase), axis=-1)  # [..., T, hop]
+    # A block is skipped when even the lowest voiced F0 puts its first harmonic at or above
+    # Nyquist (samples gliding into an unvoiced frame have fading amplitude and are dropped).
+    min_f0 = jnp.min(jnp.where(f0_hz > 0, f0_hz, jnp.inf))
+
+    def add_block(audio, inputs):
+        index, amps = inputs  # amps [..., T, step]
+        harmonics = index * step + jnp.arange(1, step + 1, dtype=jnp.uint32)
+
+        def compute(audio):
+            phase = _phases_of(f0_hz, harmonics, sample_rate, hop)  # [..., T, hop, step]
+            nxt_amp = jnp.concatenate([amps[..., 1:, :], amps[..., -1:, :]], axis=-2)
+            amp = amps[..., None, :] + (nxt_amp - amps)[..., None, :] * ramp
+            below = f_audio * harmonics.astype(jnp.float32) < sample_rate / 2
+            return audio + jnp.sum(jnp.where(below, amp, 0.0) * jnp.sin(2 * jnp.pi * phase), -1)
+
+        first = (index * step + 1).astype(jnp.float32)
+        audio = jax.lax.cond(min_f0 * first < sample_rate / 2, compute, lambda a: a, audio)
+        return audio, None
+
+    audio = jnp.zeros((*f0_hz.shape, hop), jnp.float32)
+    steps = jnp.arange(n_steps, dtype=jnp.uint32)
+    audio, _ = jax.lax.scan(add_block, audio, (steps, blocks))
     return audio.reshape(*f0_hz.shape[:-1], -1)
 
 
