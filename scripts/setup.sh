@@ -8,8 +8,10 @@ venv=${1:-.venv}
 extras=${2:-test}
 
 # Debian packages: ffmpeg is needed by `import musdb` / `import museval`
-# (through stempeg), even for WAV datasets.
-deb_packages=(ffmpeg)
+# (through stempeg), even for WAV datasets; fluidsynth renders MIDI with sampled
+# instruments, from two General MIDI soundfonts (FluidR3 for training sets, TimGM6mb
+# for test sets, so test scores measure generalisation to other samples).
+deb_packages=(ffmpeg fluidsynth fluid-soundfont-gm timgm6mb-soundfont)
 missing=()
 for pkg in "${deb_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
