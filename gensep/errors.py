@@ -11,3 +11,7 @@ class AudioError(GensepError, ValueError):
 
 class ConfigError(GensepError, ValueError):
     """A configuration file or value that does not match its schema."""
+
+
+class DatasetError(GensepError):
+    """A dataset that cannot be read as asked: a missing root, split, track or file."""
