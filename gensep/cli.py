@@ -76,7 +76,7 @@ def _render(args: argparse.Namespace) -> None:
             max_seconds=args.max_seconds,
             overwrite=args.overwrite,
         )
-    error = meta.get("max_abs_error", "n/a")
+    error = meta.get("max_abs_error", meta.get("max_abs_error_sum_of_stems", "n/a"))
     print(
         f"wrote {args.out} ({args.n_train} train, {args.n_test} test tracks); "
         f"max |sum(stems) - mixture| = {error}"

@@ -13,6 +13,7 @@ from gensep.cli import main
 @pytest.fixture
 def short_config(tmp_path):
     cfg = yaml.safe_load(open("configs/demo.yaml"))
+    cfg["example"] = "synthetic"
     cfg["seconds_per_chord"] = 0.75
     cfg["voices"] = {name: cfg["voices"][name] for name in ("soprano", "bass")}
     path = tmp_path / "demo.yaml"
@@ -57,3 +58,15 @@ def test_cli_reports_config_errors_without_traceback(tmp_path, capsys):
     assert main(["demo", "--config", str(bad), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "bad.yaml" in err and "unknown key" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_demo_on_the_bundled_chorale(tmp_path):
+    out = tmp_path / "out"
+    assert main(["demo", "--config", "configs/demo.yaml", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert "bundled rendered chorale" in report["what"]
+    oracle, floor = report["results"]["oracle_irm"], report["results"]["mixture_floor"]
+    assert set(oracle) == {"soprano", "alto", "tenor", "bass"}
+    for voice in oracle:
+        assert oracle[voice]["SDR"] > floor[voice]["SDR"] + 3
