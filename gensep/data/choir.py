@@ -35,6 +35,13 @@ from tqdm import tqdm
 
 from gensep import atomic
 from gensep.data import choir_score as cs
+from gensep.data.choir_f0 import (
+    LEVEL_WINDOW_S,
+    VOICING_FLOOR_DB,
+    f0_from_midi_voice,
+    frame_levels,
+    key_tuning,
+)
 from gensep.data.choir_split import TEST_FRACTION, Chorale, corpus_index, split_chorales
 from gensep.data.layout import write_track
 from gensep.data.midi import (
@@ -49,8 +56,6 @@ from gensep.data.track import Track
 from gensep.errors import DatasetError
 
 F0_HOP_S = 0.01
-VOICING_FLOOR_DB = 40.0
-VOICING_WINDOW_S = 0.04
 TRIM_FLOOR_DB = 60.0
 MIXTURE_PEAK = 0.9
 _SPLIT_CODE = {"train": 0, "test": 1}
@@ -68,6 +73,7 @@ class _Job:
     soundfont: str
     out: str
     tune_group: str
+    tuning: dict  # {program: {MIDI key: cents}} of `soundfont`, see choir_f0.key_tuning
     render: bool  # False: the track is on disk already, only describe it
 
 
@@ -128,13 +134,19 @@ def render_choir(
     chosen = {"train": split.train[:n_train], "test": split.test[:n_test]}
     _check_existing(out, settings, chosen, overwrite)
     fonts = {"train": find_soundfont(TRAIN_SOUNDFONT), "test": find_soundfont(TEST_SOUNDFONT)}
+    tuning = {
+        name: {p: key_tuning(str(fonts[name]), p, sample_rate) for p in _programs(programs)}
+        for name, tracks in chosen.items()
+        if tracks
+    }
     jobs = []
     for name, tracks in chosen.items():
         for i, chorale in enumerate(tracks):
             done = (out / name / chorale.id / "mixture.wav").is_file()
             jobs.append(
                 _Job(name, i, chorale, seed, sample_rate, programs, max_seconds,
-                     str(fonts[name]), str(out), split.group[chorale.id], overwrite or not done)
+                     str(fonts[name]), str(out), split.group[chorale.id], tuning[name],
+                     overwrite or not done)
             )  # fmt: skip
     bar = tqdm(total=len(jobs), desc="choir", unit="track", disable=not progress)
     if workers > 1 and sum(j.render for j in jobs) > 1:
@@ -152,6 +164,7 @@ def render_choir(
         "excluded": split.excluded,
         "skipped": skipped,
         "renderer": _renderer_info(fonts, sample_rate),
+        "key_tuning_cents": tuning,
         "max_abs_error_sum_of_stems": max((e["sum_error"] for e in entries), default=0.0),
     }
     for entry in entries:
@@ -190,46 +203,56 @@ def _run_job(job: _Job) -> dict:
     }
 
 
-def _render_track(job, notes, phrase_ends, plan, folder: Path) -> None:
+def _render_track(job: _Job, notes: dict, phrase_ends: np.ndarray, plan, folder: Path) -> None:
+    """Render the four voices (each as its odd and even notes), mix, write the track."""
     end_s = max(n[-1, 1] for n in notes.values()) * 60.0 / plan.tempo_bpm + cs.TAIL_S
-    timed, bends, stems = {}, {}, {}
+    parts, audio = {}, {}  # voice -> [(notes_s, bends)], [float [samples] per part]
     with tempfile.TemporaryDirectory(prefix="gensep-choir-") as tmp:
         for voice in cs.VOICES:
             voice_plan = plan.voices[voice]
-            timed[voice] = cs.timed_notes(notes[voice], plan)
-            bends[voice] = cs.bend_curve(voice_plan, end_s)
+            tuning = job.tuning[voice_plan.program]
+            timed = cs.timed_notes(notes[voice], plan)
             phrase = np.searchsorted(phrase_ends, notes[voice][:, 0], side="right")
             velocity = np.asarray(voice_plan.phrase_velocity)[phrase]
-            path = cs.write_voice_midi(
-                Path(tmp) / f"{voice}.mid", timed[voice], velocity, voice_plan.program,
-                bends[voice], end_s,
-            )  # fmt: skip
-            stems[voice] = render_midi_file(path, job.soundfont, job.sample_rate).mean(axis=0)
-    stems = _trim(stems, job.sample_rate, job.max_seconds)
-    stems, mixture = quantised_mix(stems)
+            parts[voice], audio[voice] = [], []
+            for first in (0, 1):
+                part = timed[first::2]
+                bends = cs.bend_curve(voice_plan, end_s, part, tuning)
+                path = cs.write_voice_midi(
+                    Path(tmp) / f"{voice}{first}.mid", part, velocity[first::2],
+                    voice_plan.program, bends, end_s,
+                )  # fmt: skip
+                parts[voice].append((part, bends))
+                rendered = render_midi_file(path, job.soundfont, job.sample_rate)
+                audio[voice].append(rendered.mean(axis=0))
+    audio = _trim(audio, job.sample_rate, job.max_seconds)
+    stems, mixture = quantised_mix({v: sum(a) for v, a in audio.items()})
     frames = int((len(mixture) - 1) / (F0_HOP_S * job.sample_rate)) + 1
     times = np.arange(frames) * F0_HOP_S
     f0 = {}
     for voice in cs.VOICES:
-        ringing = cs.ringing_frames(
-            stems[voice], job.sample_rate, times, VOICING_FLOOR_DB, VOICING_WINDOW_S
-        )
-        f0[voice] = (times, cs.f0_from_midi_voice(timed[voice], bends[voice], times, ringing))
+        levels = np.stack([frame_levels(a, job.sample_rate, times) for a in audio[voice]])
+        tuning = job.tuning[plan.voices[voice].program]
+        f0[voice] = (times, f0_from_midi_voice(parts[voice], times, levels, tuning))
     sources = {v: s[None].astype(np.float32) for v, s in stems.items()}
     track = Track(job.chorale.id, job.sample_rate, mixture[None].astype(np.float32), sources, f0)
     write_track(job.out, job.split, track)
 
 
-def _trim(stems: dict[str, np.ndarray], rate: int, max_seconds: float | None) -> dict:
-    """Pad to one length, cut the common trailing silence, then cut to `max_seconds`."""
-    length = max(len(s) for s in stems.values())
-    stems = {v: np.pad(s.astype(np.float64), (0, length - len(s))) for v, s in stems.items()}
-    loudest = np.max(np.abs(np.stack(list(stems.values()))), axis=0)  # [samples]
+def _trim(audio: dict[str, list], rate: int, max_seconds: float | None) -> dict[str, list]:
+    """Pad every part to one length, cut the trailing silence common to all stems (below
+    TRIM_FLOOR_DB under the loudest stem sample), then cut to `max_seconds`."""
+    length = max(len(a) for parts in audio.values() for a in parts)
+    audio = {
+        v: [np.pad(a.astype(np.float64), (0, length - len(a))) for a in parts]
+        for v, parts in audio.items()
+    }
+    loudest = np.max(np.abs(np.stack([sum(parts) for parts in audio.values()])), axis=0)
     audible = np.flatnonzero(loudest > loudest.max() * 10 ** (-TRIM_FLOOR_DB / 20))
     end = audible[-1] + 1 if len(audible) else length
     if max_seconds is not None:
         end = min(end, round(max_seconds * rate))
-    return {v: s[:end] for v, s in stems.items()}
+    return {v: [a[:end] for a in parts] for v, parts in audio.items()}
 
 
 def quantised_mix(stems: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -251,6 +274,10 @@ def sum_error(folder: str | Path) -> float:
     total = sum(sf.read(str(folder / f"{v}.wav"), dtype="int16")[0].astype(np.int64)
                 for v in cs.VOICES)  # fmt: skip
     return float(np.abs(total - mixture).max()) / 32768
+
+
+def _programs(programs: str) -> list[int]:
+    return sorted({p for choices in cs.PROGRAMS[programs].values() for p in choices})
 
 
 def _check_args(n_train, n_test, sample_rate, programs, max_seconds, workers) -> None:
@@ -332,7 +359,7 @@ def _renderer_info(fonts: dict[str, Path], sample_rate: int) -> dict:
         "pitch_bend_set_by": "RPN 0 at t=0",
         "pitch_bend_step_s": cs.BEND_STEP_S,
         "f0_hop_s": F0_HOP_S,
-        "voicing": f"score note sounding, or stem RMS ({VOICING_WINDOW_S * 1000:.0f} ms) within "
+        "voicing": f"score note sounding, or stem RMS ({LEVEL_WINDOW_S * 1000:.0f} ms) within "
         f"{VOICING_FLOOR_DB:.0f} dB of its loudest frame after a note (release tail)",
         "trim_floor_db": TRIM_FLOOR_DB,
     }

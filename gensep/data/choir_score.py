@@ -1,10 +1,10 @@
 """From a chorale score to what the synthesiser is sent, and the F0 truth that follows.
 
-Each voice becomes its own one-channel MIDI file: program change, pitch-bend range set
-explicitly to +-2 semitones through RPN 0 (the GM default, sent anyway), notes, and a
-pitch-bend message every `BEND_STEP_S` carrying the voice's constant detune plus a
-sinusoidal vibrato. The F0 truth is that same curve: note pitch (transposed) plus the
-bend in force, with the bend quantised to the 14-bit value actually written.
+Each voice becomes one-channel MIDI files (`write_voice_midi`): program change, pitch-bend
+range set explicitly to +-2 semitones through RPN 0 (the GM default, sent anyway), a
+shorter release, notes, and a pitch-bend message every `BEND_STEP_S` carrying the voice's
+constant detune plus a sinusoidal vibrato (`bend_curve`). The F0 truth built from the same
+values is in `choir_f0`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,11 @@ BEND_RANGE_SEMITONES = 2
 BEND_STEP_S = 0.005
 TAIL_S = 2.0  # MIDI files run this long past the last note-off so releases ring out
 TICKS_PER_SECOND = 2000  # 1000 ticks per beat at the MIDI default 120 bpm
-_BEND_SCALE = 8192 / (100 * BEND_RANGE_SEMITONES)  # 14-bit steps per cent
+BEND_STEPS_PER_CENT = 8192 / (100 * BEND_RANGE_SEMITONES)  # 14-bit bend steps per cent
+# Release shortened for clean legato (the soundfonts' voice releases ring up to 1 s): a
+# SoundFont 2.01 NRPN offset of the volume-envelope release; FluidSynth doubles the data,
+# so -1600 is -3200 timecents, release x 0.16 (FluidR3 choir aahs: 0.97 s -> 0.14 s to -40 dB).
+RELEASE_NRPN = -1600
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,15 +149,37 @@ def timed_notes(notes: np.ndarray, plan: TrackPlan) -> np.ndarray:
     return np.column_stack([ticks, notes[:, 2] + plan.transpose])
 
 
-def bend_curve(voice: VoicePlan, end_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Pitch-bend messages: (times s [m], 14-bit values int [m], -8192..8191), one every
-    BEND_STEP_S from 0 to `end_s`: detune + vibrato, rounded to the 14-bit grid."""
-    ticks = np.arange(0, round(end_s * TICKS_PER_SECOND) + 1, round(BEND_STEP_S * TICKS_PER_SECOND))
-    times = ticks / TICKS_PER_SECOND
+def bend_curve(
+    voice: VoicePlan,
+    end_s: float,
+    notes_s: np.ndarray | None = None,
+    tuning: Mapping[int, float] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pitch-bend messages, one every BEND_STEP_S from 0 to `end_s`.
+
+    The bend is the voice's detune plus its vibrato, minus the soundfont's measured tuning
+    error of the key last struck (`tuning`, cents; see `choir_f0.key_tuning`), so that the
+    note sounds at the intended pitch.
+
+    Args:
+      voice: The voice's plan (detune, vibrato).
+      end_s: Last message time (s).
+      notes_s: float [n, 3] (onset s, offset s, MIDI pitch) the bend applies to; with
+        `tuning`, the correction of the last note started (the first before any).
+      tuning: {MIDI key: cents the soundfont sounds sharp}; None: no correction.
+
+    Returns:
+      (times s [m], values int [m]): 14-bit bend values, -8192..8191 (0 = no bend).
+    """
+    step = round(BEND_STEP_S * TICKS_PER_SECOND)
+    times = np.arange(0, round(end_s * TICKS_PER_SECOND) + 1, step) / TICKS_PER_SECOND
     cents = voice.detune_cents + voice.vibrato_cents * np.sin(
         2 * np.pi * voice.vibrato_hz * times + voice.vibrato_phase
     )
-    return times, np.clip(np.round(cents * _BEND_SCALE), -8192, 8191).astype(np.int64)
+    if tuning and notes_s is not None and len(notes_s):
+        last = np.maximum(np.searchsorted(notes_s[:, 0], times, side="right") - 1, 0)
+        cents = cents - np.array([tuning.get(int(k), 0.0) for k in notes_s[last, 2]])
+    return times, np.clip(np.round(cents * BEND_STEPS_PER_CENT), -8192, 8191).astype(np.int64)
 
 
 def write_voice_midi(
@@ -164,7 +190,10 @@ def write_voice_midi(
     bends: tuple[np.ndarray, np.ndarray],
     end_s: float,
 ) -> Path:
-    """Write one voice as a type-0 MIDI file on channel 0.
+    """Write notes of one voice as a type-0 MIDI file on channel 0.
+
+    At t = 0: the program, pitch-bend range (RPN 0) and a shorter release (SoundFont 2.01
+    NRPN 120/38, see RELEASE_NRPN), then the bends and notes.
 
     Args:
       notes_s: float [n, 3] (onset s, offset s, MIDI pitch) from `timed_notes`.
@@ -173,98 +202,33 @@ def write_voice_midi(
       bends: (times s [m], values [m]) from `bend_curve`.
       end_s: End of the file (s); FluidSynth stops rendering soon after it.
     """
+    release = 8192 + RELEASE_NRPN
+    controls = (
+        (101, 0), (100, 0), (6, BEND_RANGE_SEMITONES), (38, 0),  # RPN 0: bend range
+        (99, 120), (98, 38), (6, release >> 7), (38, release & 127),  # NRPN: release
+        (101, 127), (100, 127), (99, 127), (98, 127),  # deselect
+    )  # fmt: skip
     events = [(0, 0, mido.Message("program_change", program=program))]
-    rpn = ((101, 0), (100, 0), (6, BEND_RANGE_SEMITONES), (38, 0), (101, 127), (100, 127))
-    events += [(0, 1, mido.Message("control_change", control=c, value=v)) for c, v in rpn]
+    events += [(0, 1, mido.Message("control_change", control=c, value=v)) for c, v in controls]
     events += [
         (round(t * TICKS_PER_SECOND), 2, mido.Message("pitchwheel", pitch=int(v)))
         for t, v in zip(*bends, strict=True)
     ]
     for (onset, offset, pitch), velocity in zip(notes_s, velocities, strict=True):
+        on = mido.Message("note_on", note=int(pitch), velocity=int(velocity))
+        off = mido.Message("note_off", note=int(pitch))
         # At equal ticks a note-off (3) goes before a note-on (4): repeated pitches re-sound.
-        events.append(
-            (round(offset * TICKS_PER_SECOND), 3, mido.Message("note_off", note=int(pitch)))
-        )
-        events.append(
-            (
-                round(onset * TICKS_PER_SECOND),
-                4,
-                mido.Message("note_on", note=int(pitch), velocity=int(velocity)),
-            )
-        )
+        events.append((round(offset * TICKS_PER_SECOND), 3, off))
+        events.append((round(onset * TICKS_PER_SECOND), 4, on))
     events.sort(key=lambda e: (e[0], e[1]))
     track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500_000, time=0)])
     now = 0
     for tick, _, message in events:
         track.append(message.copy(time=tick - now))
         now = tick
-    track.append(
-        mido.MetaMessage("end_of_track", time=max(0, round(end_s * TICKS_PER_SECOND) - now))
-    )
+    end = max(0, round(end_s * TICKS_PER_SECOND) - now)
+    track.append(mido.MetaMessage("end_of_track", time=end))
     midi = mido.MidiFile(type=0, ticks_per_beat=TICKS_PER_SECOND // 2)
     midi.tracks.append(track)
     midi.save(str(path))
     return Path(path)
-
-
-def f0_from_midi_voice(
-    notes_s: np.ndarray,
-    bends: tuple[np.ndarray, np.ndarray],
-    frame_times: np.ndarray,
-    ringing: np.ndarray | None = None,
-) -> np.ndarray:
-    """The F0 a voice was sent, frame by frame.
-
-    Args:
-      notes_s: float [n, 3] (onset s, offset s, MIDI pitch), monophonic, sorted.
-      bends: (times s [m], 14-bit values [m]) as written; a value holds until the next one
-        (0 before the first).
-      frame_times: float [frames], s.
-      ringing: bool [frames], where the rendered stem still sounds (`ringing_frames`);
-        None counts only the notes' own spans.
-
-    Returns:
-      float [frames], Hz; 0 = unvoiced. A frame is voiced when a note sounds at it
-      (onset <= t < offset) or when a note has started before it and `ringing` is True
-      (a release tail, or a rest the release rings into): then F0 is the last note's
-      pitch. F0 = 440 * 2**((pitch + bend_cents / 100 - 69) / 12).
-    """
-    frame_times = np.asarray(frame_times, np.float64)
-    last = np.searchsorted(notes_s[:, 0], frame_times, side="right") - 1  # [frames]
-    started = last >= 0
-    last = np.maximum(last, 0)
-    voiced = started & (frame_times < notes_s[last, 1])
-    if ringing is not None:
-        voiced |= started & ringing
-    times, values = bends
-    index = np.searchsorted(times, frame_times, side="right") - 1
-    cents = np.where(index >= 0, values[np.maximum(index, 0)], 0) / _BEND_SCALE
-    midi = notes_s[last, 2] + cents / 100
-    return np.where(voiced, 440.0 * 2.0 ** ((midi - 69) / 12), 0.0)
-
-
-def ringing_frames(
-    stem: np.ndarray,
-    sample_rate: int,
-    frame_times: np.ndarray,
-    floor_db: float = 40.0,
-    window_s: float = 0.04,
-) -> np.ndarray:
-    """Frames where a stem still sounds: RMS in a `window_s` window centred on the frame
-    (zero-padded at the edges) above the stem's loudest such frame minus `floor_db`.
-
-    Args:
-      stem: float [samples], mono.
-      frame_times: float [frames], s.
-
-    Returns:
-      bool [frames].
-    """
-    half = round(window_s * sample_rate / 2)
-    energy = np.concatenate([[0.0], np.cumsum(np.asarray(stem, np.float64) ** 2)])
-    centre = np.round(np.asarray(frame_times) * sample_rate).astype(np.int64)
-    lo = np.clip(centre - half, 0, len(stem))
-    hi = np.clip(centre + half + 1, 0, len(stem))
-    rms = np.sqrt((energy[hi] - energy[lo]) / (2 * half + 1))
-    peak = rms.max(initial=0.0)
-    return (rms > peak * 10 ** (-floor_db / 20)) & (peak > 0)
