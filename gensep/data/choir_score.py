@@ -65,6 +65,26 @@ class TrackPlan:
     voices: dict[str, VoicePlan]
 
 
+def settings() -> dict:
+    """The rendering settings of this module, for dataset metadata."""
+    return {
+        "programs": PROGRAMS,
+        "ranges_midi": RANGES,
+        "tempo_bpm_range": TEMPO_BPM,
+        "transpose_range": TRANSPOSE,
+        "velocity_range": VELOCITY,
+        "phrase_velocity_move": PHRASE_VELOCITY,
+        "detune_cents_max": DETUNE_CENTS,
+        "vibrato_hz_range": VIBRATO_HZ,
+        "vibrato_cents_range": VIBRATO_CENTS,
+        "pitch_bend_range_semitones": BEND_RANGE_SEMITONES,
+        "pitch_bend_set_by": "RPN 0 at t=0",
+        "pitch_bend_step_s": BEND_STEP_S,
+        "release_nrpn_120_38": RELEASE_NRPN,
+        "note_split": "each voice rendered as two MIDI files (odd / even notes), summed",
+    }
+
+
 def score_notes(path: str | Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Read a four-part chorale (parts in S, A, T, B order) into monophonic note lists.
 

@@ -136,7 +136,8 @@ def corpus_index() -> tuple[tuple[Chorale, ...], dict[str, str]]:
     for path in sorted(corpus.getComposer("bach"), key=lambda p: p.name):
         stem = path.name.rsplit(".", 1)[0]
         if path.suffix not in (".mxl", ".xml"):
-            skipped[stem] = f"{path.suffix} file: not a score with named parts"
+            kind = {".krn": "Humdrum score, parts unnamed", ".rntxt": "Roman-numeral analysis"}
+            skipped[stem] = f"{kind.get(path.suffix, path.suffix + ' file')}: no named parts"
             continue
         names, soprano = _scan_musicxml(path)
         if tuple(names) != PART_NAMES:
