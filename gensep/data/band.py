@@ -23,24 +23,21 @@ from __future__ import annotations
 
 import json
 import math
-import re
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 from tqdm import tqdm
 
 from gensep import atomic
 from gensep.data.band_compose import BEND_RANGE_CENTS, STEMS, Song, compose_song
-from gensep.data.layout import write_track
+from gensep.data.layout import sum_error, write_track
 from gensep.data.midi import (
     TEST_SOUNDFONT,
     TRAIN_SOUNDFONT,
     RenderError,
     find_soundfont,
-    fluidsynth_binary,
+    fluidsynth_version,
     render_pretty_midi,
     soundfont_sha256,
 )
@@ -127,7 +124,12 @@ def render_band(
             if overwrite or not (folder / "mixture.wav").is_file():
                 track, mix["gain"] = render_song(song, name, fonts[split], sample_rate, levels)
                 write_track(out, split, track)
-            tracks[name] = {"split": split, **song.plan, **mix, "max_abs_error": _sum_error(folder)}
+            tracks[name] = {
+                "split": split,
+                **song.plan,
+                **mix,
+                "max_abs_error": sum_error(folder, STEMS),
+            }
             bar.update(song.seconds)
     for name, entry in previous.items():  # tracks of earlier calls still on disk
         if name not in tracks and (out / entry.get("split", "?") / name / "mixture.wav").is_file():
@@ -252,24 +254,6 @@ def vocal_f0(notes: np.ndarray, bends: np.ndarray, vocals: np.ndarray, rate: int
             voiced[frame], frame = True, frame + 1
         hz[voiced] = 440.0 * 2 ** ((pitch - 69 + cents[voiced] / 100) / 12)
     return times, hz
-
-
-def fluidsynth_version() -> str:
-    """The installed FluidSynth's version ("2.3.1"), or its first output line."""
-    result = subprocess.run(
-        [fluidsynth_binary(), "--version"], capture_output=True, text=True, check=False
-    )
-    found = re.search(r"version\s+(\S+)", result.stdout)
-    return found.group(1) if found else result.stdout.strip().split("\n")[0]
-
-
-def _sum_error(folder: Path) -> float:
-    """Max abs difference between the sum of the stem files and the mixture file."""
-    mixture, _ = sf.read(str(folder / "mixture.wav"), dtype="float64", always_2d=True)
-    stems = [sf.read(str(folder / f"{s}.wav"), dtype="float64", always_2d=True)[0] for s in STEMS]
-    if any(s.shape != mixture.shape for s in stems):
-        raise RenderError(f"{folder}: stems and mixture differ in shape; re-render with overwrite")
-    return float(np.abs(np.sum(stems, axis=0) - mixture).max())
 
 
 def _previous_tracks(out: Path, settings: dict, overwrite: bool) -> dict:

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import re
-import subprocess
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -41,7 +39,7 @@ from gensep.data.midi import (
     TEST_SOUNDFONT,
     TRAIN_SOUNDFONT,
     find_soundfont,
-    fluidsynth_binary,
+    fluidsynth_version,
     soundfont_sha256,
 )
 from gensep.errors import DatasetError
@@ -220,13 +218,9 @@ def _split_summary(split) -> dict:
 
 
 def _renderer_info(fonts: dict[str, Path], sample_rate: int) -> dict:
-    version = subprocess.run(
-        [fluidsynth_binary(), "--version"], capture_output=True, text=True, check=False
-    ).stdout
-    match = re.search(r"version\s+(\S+)", version)
     return {
         "synthesiser": "FluidSynth (fast render, chorus and reverb off)",
-        "fluidsynth_version": match.group(1) if match else "unknown",
+        "fluidsynth_version": fluidsynth_version(),
         "soundfonts": {
             name: {"path": str(path), "sha256": soundfont_sha256(path)}
             for name, path in fonts.items()

@@ -13,7 +13,7 @@ import soundfile as sf
 from gensep.data import choir_score as cs
 from gensep.data.choir_f0 import f0_from_midi_voice, frame_levels, key_tuning
 from gensep.data.choir_split import Chorale
-from gensep.data.layout import write_track
+from gensep.data.layout import sum_error, write_track
 from gensep.data.midi import render_midi_file
 from gensep.data.track import Track
 
@@ -60,7 +60,7 @@ def render_job(job: TrackJob) -> dict:
         "tempo_bpm": plan.tempo_bpm,
         "transpose": plan.transpose,
         "voices": voices,
-        "sum_error": sum_error(folder),
+        "sum_error": sum_error(folder, cs.VOICES),
     }
 
 
@@ -127,12 +127,3 @@ def quantised_mix(stems: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], 
     gain = (MIXTURE_PEAK - len(stems) / 65536) / peak if peak > 0 else 1.0
     rounded = {v: np.round(s * gain * 32768) / 32768 for v, s in stems.items()}
     return rounded, sum(rounded.values())
-
-
-def sum_error(folder: str | Path) -> float:
-    """max |sum of the stems - mixture| of a written track, read back as 16-bit integers."""
-    folder = Path(folder)
-    mixture = sf.read(str(folder / "mixture.wav"), dtype="int16")[0].astype(np.int64)
-    total = sum(sf.read(str(folder / f"{v}.wav"), dtype="int16")[0].astype(np.int64)
-                for v in cs.VOICES)  # fmt: skip
-    return float(np.abs(total - mixture).max()) / 32768

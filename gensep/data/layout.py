@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from gensep import atomic
 from gensep.audio import load_audio, save_audio
@@ -201,3 +202,15 @@ def _stem_files(folder: Path) -> list[Path]:
         for p in folder.glob("*.wav")
         if p.is_file() and p.stem != MIXTURE and not p.name.startswith(".")
     )
+
+
+def sum_error(folder: str | Path, sources: Sequence[str]) -> float:
+    """max |sum of the stem files - mixture.wav| of a written PCM_16 track (read back as
+    16-bit integers, so 0.0 means exactly equal on disk), in full-scale units."""
+    folder = Path(folder)
+    mixture = sf.read(str(folder / "mixture.wav"), dtype="int16", always_2d=True)[0]
+    stems = [sf.read(str(folder / f"{s}.wav"), dtype="int16", always_2d=True)[0] for s in sources]
+    if any(stem.shape != mixture.shape for stem in stems):
+        raise DatasetError(f"{folder}: stems and mixture differ in shape; re-render the track")
+    total = np.sum([stem.astype(np.int64) for stem in stems], axis=0)
+    return float(np.abs(total - mixture.astype(np.int64)).max()) / 32768

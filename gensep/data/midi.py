@@ -6,6 +6,7 @@ they would smear the stems and their F0 truth.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import tempfile
@@ -59,6 +60,15 @@ def fluidsynth_binary() -> str:
             "(scripts/setup.sh does)"
         )
     return binary
+
+
+def fluidsynth_version() -> str:
+    """The installed FluidSynth's version ("2.3.1"), or its first output line."""
+    result = subprocess.run(
+        [fluidsynth_binary(), "--version"], capture_output=True, text=True, check=False
+    )
+    found = re.search(r"version\s+(\S+)", result.stdout)
+    return found.group(1) if found else result.stdout.strip().split("\n")[0]
 
 
 def render_midi_file(
