@@ -244,8 +244,13 @@ def test_bad_arguments(tmp_path):
         render_choir(tmp_path, 1, 0, programs="brass", progress=False)
 
 
-def _pyin_agreement(folder: Path, voice: str) -> float:
-    """Share of frames voiced in both truth and pyin where they agree within 20 cents."""
+def _pyin_agreement(folder: Path, voice: str, guard_frames: int = 0) -> tuple[int, int]:
+    """(frames agreeing within 20 cents, frames voiced in both truth and pyin).
+
+    `guard_frames` > 0 leaves out frames within that many 10 ms frames of a note change
+    (a truth jump over 50 cents or a voicing change): pyin's 64 ms window straddles both
+    notes there, so its pitch is neither.
+    """
     audio, rate = sf.read(folder / f"{voice}.wav", dtype="float32")
     _, truth = read_f0_csv(folder / f"{voice}.f0.csv")
     low, high = PYIN_RANGE[voice]
@@ -253,8 +258,16 @@ def _pyin_agreement(folder: Path, voice: str) -> float:
         audio, fmin=low, fmax=high, sr=rate, frame_length=1024, hop_length=rate // 100
     )
     n = min(len(f0), len(truth))  # pyin frame k is centred at k * 10 ms, as the truth's
-    both = voiced[:n] & (truth[:n] > 0)
-    return float(np.mean(np.abs(1200 * np.log2(f0[:n][both] / truth[:n][both])) <= 20))
+    f0, voiced, truth = f0[:n], voiced[:n], truth[:n]
+    both = voiced & (truth > 0)
+    if guard_frames:
+        cents = 1200 * np.log2(np.where(truth > 0, truth, 1.0))
+        change = np.zeros(n, bool)
+        change[1:] = (np.abs(np.diff(cents)) > 50) | (np.diff(truth > 0) != 0)
+        near = np.convolve(change, np.ones(2 * guard_frames + 1), mode="same") > 0
+        both &= ~near
+    agree = np.abs(1200 * np.log2(f0[both] / truth[both])) <= 20
+    return int(agree.sum()), int(both.sum())
 
 
 @pytest.mark.slow
@@ -262,16 +275,23 @@ def test_f0_truth_agrees_with_pyin_woodwind(tmp_path):
     meta = render_choir(tmp_path, 0, 1, seed=0, max_seconds=6, programs="woodwind", progress=False)
     folder = tmp_path / "test" / meta["split"]["test"][0]["track"]
     for voice in VOICES:
-        assert _pyin_agreement(folder, voice) >= 0.95, voice  # measured 0.958-0.993
+        agree, voiced = _pyin_agreement(folder, voice)
+        assert agree / voiced >= 0.95, voice  # measured 0.958-0.993
 
 
 @pytest.mark.slow
 def test_f0_truth_agrees_with_pyin_voice(rendered):
-    # The voice programs fall short of 95 %: choir aahs are ensemble samples (several
-    # singers, pitch spread +-20 cents) and voice oohs scoop in from 50-65 cents sharp;
-    # measured 0.87-0.98 per stem over 8 chorales, 0.90-0.97 on this render.
+    # Measured over 12 chorales (6 train, 6 test, 48 stems): 94.4 % of all voiced frames
+    # agree, 97.5 % of those more than 30 ms from a note change; per stem 0.86-0.98 on all
+    # frames. The misses are ensemble choir-aahs samples (pitch spread +-20 cents, misses
+    # 20-31 cents off) and voice-oohs attack scoops at note changes.
     out, meta = rendered
+    counts = []
     for split in ("train", "test"):
         folder = out / split / meta["split"][split][0]["track"]
         for voice in VOICES:
-            assert _pyin_agreement(folder, voice) >= 0.88, (split, voice)
+            agree, voiced = _pyin_agreement(folder, voice)
+            assert agree / voiced >= 0.85, (split, voice)
+            counts.append(_pyin_agreement(folder, voice, guard_frames=3))
+    agree, voiced = np.sum(counts, axis=0)
+    assert agree / voiced >= 0.95
