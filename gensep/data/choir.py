@@ -2,7 +2,7 @@
 (soprano, alto, tenor, bass) rendered with FluidSynth, in MUSDB layout with F0 truth:
 
   <out>/{train,test}/<bwv id>/{mixture,soprano,alto,tenor,bass}.wav + <voice>.f0.csv
-  <out>/meta.json
+  <out>/meta.json, <out>/musdb.yaml (musdb.DB(out, is_wav=True, setup_file="musdb.yaml"))
 
 Which chorales go where: `choir_split` (split by tune, Bach10's tunes excluded). What each
 voice is sent: `choir_score`. Its F0 truth and the soundfont tuning: `choir_f0`. Here:
@@ -35,6 +35,7 @@ from gensep.data import choir_score as cs
 from gensep.data.choir_f0 import LEVEL_WINDOW_S, VOICING_FLOOR_DB, key_tuning, preload_tunings
 from gensep.data.choir_render import F0_HOP_S, MIXTURE_PEAK, TRIM_FLOOR_DB, TrackJob, render_job
 from gensep.data.choir_split import TEST_FRACTION, corpus_index, split_chorales
+from gensep.data.layout import write_musdb_setup
 from gensep.data.midi import (
     TEST_SOUNDFONT,
     TRAIN_SOUNDFONT,
@@ -142,6 +143,7 @@ def render_choir(
     for entry in entries:
         del entry["split"]
     atomic.write_json(out / "meta.json", meta)
+    write_musdb_setup(out, cs.VOICES, sample_rate)
     return meta
 
 

@@ -64,6 +64,26 @@ def write_track(root: str | Path, split: str, track: Track, subtype: str = "PCM_
     return folder
 
 
+def write_musdb_setup(root: str | Path, sources: Sequence[str], sample_rate: int) -> Path:
+    """Write `<root>/musdb.yaml`, the setup file that lets the musdb package read a dataset
+    whose stems are not MUSDB18's four: `musdb.DB(root, is_wav=True, setup_file="musdb.yaml")`
+    then gives every source, each as a target, and their sum as `linear_mixture`."""
+    import yaml
+
+    setup = {
+        "sample_rate": float(sample_rate),
+        "sources": {name: f"{name}.wav" for name in sources},
+        "mixture": f"{MIXTURE}.wav",
+        "stem_ids": {MIXTURE: 0, **{name: i + 1 for i, name in enumerate(sources)}},
+        "targets": {
+            **{name: {name: 1} for name in sources},
+            "linear_mixture": {name: 1 for name in sources},
+        },
+        "validation_tracks": [],
+    }
+    return atomic.write_text(Path(root) / "musdb.yaml", yaml.safe_dump(setup, sort_keys=False))
+
+
 def read_track(
     folder: str | Path, sources: Sequence[str] | None = None, sample_rate: int | None = None
 ) -> Track:

@@ -197,6 +197,18 @@ def test_layout_mono_16k_and_exact_sums(rendered):
 
 
 @pytest.mark.slow
+def test_musdb_reads_every_voice(rendered):
+    musdb = pytest.importorskip("musdb")
+    out, _ = rendered
+    db = musdb.DB(root=str(out), is_wav=True, subsets="test", setup_file="musdb.yaml")
+    (track,) = db.tracks
+    ours = read_track(list_tracks(out, "test")[0])
+    for voice in VOICES:
+        np.testing.assert_allclose(track.targets[voice].audio.ravel(), ours.sources[voice][0])
+    np.testing.assert_allclose(track.audio.ravel(), ours.mixture[0])
+
+
+@pytest.mark.slow
 def test_meta(rendered):
     out, meta = rendered
     assert json.loads((out / "meta.json").read_text()) == json.loads(json.dumps(meta))
