@@ -83,6 +83,14 @@ def load_bach10(
     ]
 
 
+def bach10_piece_names(root: str | Path) -> list[str]:
+    """The piece folder names under a Bach10 root ("01-AchGottundHerr", ...), sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: no such Bach10 root — pass the folder holding 01-.../")
+    return [folder.name for folder in _piece_folders(root, None)]
+
+
 def midi_to_hz(midi: np.ndarray) -> np.ndarray:
     """MIDI note numbers (float, 0 = unvoiced) -> Hz (0 stays 0), A4 = 69 = 440 Hz."""
     midi = np.asarray(midi, np.float64)

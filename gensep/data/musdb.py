@@ -86,6 +86,36 @@ def load_musdb(
     return list(iter_musdb(root, split, subsets, is_wav, sources, sample_rate))
 
 
+def musdb_track_names(
+    root: str | Path, split: str | None = "test", is_wav: bool = False
+) -> list[str]:
+    """The names of the tracks of a MUSDB18 split, without decoding any audio.
+
+    Arguments and errors as for `iter_musdb`.
+    """
+    return [track.name for track in _open_db(Path(root), split, None, is_wav).tracks]
+
+
+def read_musdb_track(
+    root: str | Path,
+    name: str,
+    split: str | None = "test",
+    is_wav: bool = False,
+    sources: Sequence[str] = MUSDB_SOURCES,
+    sample_rate: int | None = None,
+) -> Track:
+    """Decode the one MUSDB18 track called `name` (for workers that each take one track).
+
+    Raises:
+      DatasetError: as `iter_musdb`, or no track of that name in the split.
+    """
+    db = _open_db(Path(root), split, None, is_wav)
+    for track in db.tracks:
+        if track.name == name:
+            return _read(db, track, sources, sample_rate)
+    raise DatasetError(f"{root}: no MUSDB track named {name!r} in split {split!r}")
+
+
 def _open_db(root: Path, split: str | None, subsets: Any, is_wav: bool) -> Any:
     """Check the root and the subset folders, then build `musdb.DB` and check it has tracks."""
     if split is not None:
