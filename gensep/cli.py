@@ -39,6 +39,7 @@ def get_parser() -> argparse.ArgumentParser:
     choir.add_argument("--programs", choices=("voice", "woodwind"), default="voice")
     choir.add_argument("--sample-rate", type=int, default=16000)
     choir.add_argument("--max-seconds", type=float, default=None, help="cut each chorale")
+    choir.add_argument("--workers", type=int, default=1, help="chorales rendered in parallel")
     band = kinds.add_parser("band", help="procedural songs with vocals/drums/bass/other")
     band.add_argument("--sample-rate", type=int, default=44100)
     band.add_argument("--min-seconds", type=float, default=10.0)
@@ -64,6 +65,7 @@ def _render(args: argparse.Namespace) -> None:
             sample_rate=args.sample_rate,
             programs=args.programs,
             max_seconds=args.max_seconds,
+            workers=args.workers,
             overwrite=args.overwrite,
         )
     else:
