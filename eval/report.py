@@ -25,21 +25,11 @@ from gensep.atomic import atomic_output, write_text
 from gensep.evaluation import METRICS, SI_SDR_VARIANT
 
 # Columns in the order musicians read them; other sources follow in the order found.
-SOURCE_ORDER = (
-    "soprano",
-    "alto",
-    "tenor",
-    "bass",
-    "violin",
-    "clarinet",
-    "saxophone",
-    "bassoon",
-    "vocals",
-    "drums",
-    "other",
-    "accompaniment",
-    "harmonic",
-    "percussive",
+SOURCE_ORDERS = (
+    ("vocals", "drums", "bass", "other", "accompaniment"),  # MUSDB18 and the band set
+    ("soprano", "alto", "tenor", "bass"),
+    ("violin", "clarinet", "saxophone", "bassoon"),  # Bach10, high to low
+    ("harmonic", "percussive"),
 )
 # BSSEval puts an estimate lying exactly in the span of the references (the mixture/n
 # floor) at SAR = +inf; museval and the fast scorer both print rounding noise there, ~190 dB.
@@ -100,9 +90,15 @@ def aggregate(runs: list[dict]) -> dict:
                 table["values"][row, source, metric].append(np.nan if value is None else value)
     for table in tables.values():
         table["rows"].sort(key=lambda r: (KIND_ORDER.get(table["kind"][r], 9), r))
-        known = [s for s in SOURCE_ORDER if s in table["sources"]]
-        table["sources"] = known + [s for s in table["sources"] if s not in known]
-    return tables
+        table["sources"] = _ordered(table["sources"])
+    return dict(sorted(tables.items(), key=lambda item: (item[0] != "sources", item[0])))
+
+
+def _ordered(sources: list[str]) -> list[str]:
+    """The order of the first known group sharing most names, then the rest as found."""
+    group = max(SOURCE_ORDERS, key=lambda g: len(set(g) & set(sources)))
+    known = [s for s in group if s in sources]
+    return known + [s for s in sources if s not in known]
 
 
 def _stat(values: list[float], how) -> float:
@@ -152,7 +148,7 @@ def markdown(tables: dict, folder: Path) -> str:
             lines.append(
                 f"| {row} | {table['kind'][row]} | {status['ok']} | {status['failed']} | "
                 f"{status['skipped']} | {table['nan'][row]} | "
-                f"{_fmt(_stat(table['xrt'][row], np.median), 1)} |"
+                f"{_stat(table['xrt'][row], np.median):.1f} |"
             )
         lines.append("")
     return "\n".join(lines)
@@ -234,7 +230,7 @@ def report(folder: str | Path) -> dict:
         full,
     )
     box_plots(tables, folder)
-    return tables
+    return dict(sorted(tables.items(), key=lambda item: (item[0] != "sources", item[0])))
 
 
 def main(argv: list[str] | None = None) -> int:
