@@ -15,3 +15,11 @@ class ConfigError(GensepError, ValueError):
 
 class DatasetError(GensepError):
     """A dataset that cannot be read as asked: a missing root, split, track or file."""
+
+
+class TrainingError(GensepError, RuntimeError):
+    """Training that cannot go on: a non-finite loss, data that ran out, a clashing workdir."""
+
+
+class CheckpointError(GensepError):
+    """A checkpoint that cannot be read: missing, incomplete or corrupted files."""
