@@ -44,3 +44,34 @@ class Track:
     @property
     def seconds(self) -> float:
         return self.mixture.shape[-1] / self.rate
+
+
+def f0_on_frames(times: np.ndarray, hz: np.ndarray, frame_times: np.ndarray) -> np.ndarray:
+    """NumPy twin of `gensep.dsp.f0_to_frames` (no JAX recompiling for each track length).
+
+    Log-frequency interpolation between voiced neighbours, the nearer sample next to an
+    unvoiced one, and 0 Hz more than half a step before the first or after the last sample.
+
+    Args:
+      times: Strictly increasing sample times (s). Shape [n].
+      hz: F0 (Hz), 0 = unvoiced. Shape [n].
+      frame_times: Target times (s). Shape [m].
+
+    Returns:
+      float64 F0 (Hz) at `frame_times`. Shape [m].
+    """
+    times, hz = np.asarray(times, np.float64), np.asarray(hz, np.float64)
+    n = times.shape[0]
+    if n == 1:
+        return np.full(frame_times.shape, hz[0])
+    right = np.clip(np.searchsorted(times, frame_times, side="right"), 1, n - 1)
+    left = right - 1
+    frac = np.clip((frame_times - times[left]) / (times[right] - times[left]), 0.0, 1.0)
+    f_left, f_right = hz[left], hz[right]
+    log_left = np.log2(np.where(f_left > 0, f_left, 1.0))
+    log_right = np.log2(np.where(f_right > 0, f_right, 1.0))
+    smooth = np.exp2(log_left + frac * (log_right - log_left))
+    out = np.where((f_left > 0) & (f_right > 0), smooth, np.where(frac < 0.5, f_left, f_right))
+    first, last = times[1] - times[0], times[-1] - times[-2]
+    inside = (frame_times >= times[0] - first / 2) & (frame_times <= times[-1] + last / 2)
+    return np.where(inside, out, 0.0)

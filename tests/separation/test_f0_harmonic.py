@@ -5,12 +5,13 @@ import pytest
 import scipy.signal
 
 from gensep.data.example import example
+from gensep.data.track import f0_on_frames
 from gensep.dsp import f0_to_frames
 from gensep.errors import GensepError
 from gensep.metrics import si_sdr
 from gensep.separation import separate
 from gensep.separation.common import istft, stft
-from gensep.separation.f0_harmonic import f0_on_frames, hann_lobe_power
+from gensep.separation.f0_harmonic import hann_lobe_power
 
 RATE = 16000
 F0_HOP_S = 0.01
