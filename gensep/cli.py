@@ -1,4 +1,5 @@
-"""The `gensep` console script: `gensep demo`, `gensep render choir|band`, `gensep info`.
+"""The `gensep` console script: `gensep demo`, `gensep separate`, `gensep render choir|band`,
+`gensep info`.
 
 Library errors (`GensepError`), invalid arguments (`ValueError`) and file problems
 (`OSError`) end the program with a one-line message and exit code 2, never a
@@ -52,7 +53,25 @@ def get_parser() -> argparse.ArgumentParser:
         kind.add_argument("--overwrite", action="store_true", help="re-render complete tracks")
 
     sub.add_parser("info", help="print versions and the JAX devices")
+    sep = sub.add_parser("separate", help="separate an audio file into stem files")
+    sep.add_argument("file", help="audio file (wav/flac/ogg/mp3), mono or stereo")
+    sep.add_argument("--method", default="umss", help="a registered method (default umss)")
+    sep.add_argument(
+        "--f0",
+        nargs="+",
+        default=(),
+        metavar="F0_CSV",
+        help="one F0 file per source: <name>.f0.csv or name=path.csv",
+    )
+    sep.add_argument("--model", help="a trained model (<name>.npz + .json); default: shipped")
+    sep.add_argument("--out", default="separated", help="output folder")
     return parser
+
+
+def _separate(args: argparse.Namespace) -> None:
+    from gensep.separation.files import separate_file
+
+    separate_file(args.file, args.out, args.method, args.f0, args.model)
 
 
 def _render(args: argparse.Namespace) -> None:
@@ -108,7 +127,7 @@ def _info(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
-    commands = {"demo": _demo, "info": _info, "render": _render}
+    commands = {"demo": _demo, "info": _info, "render": _render, "separate": _separate}
     try:
         commands[args.command](args)
     except (GensepError, ValueError, OSError) as err:  # user-facing: bad input or file

@@ -15,6 +15,13 @@ from gensep.dsp.lpc import (
 )
 from gensep.dsp.masks import apply_masks, ratio_masks
 from gensep.dsp.spectral import istft, log_magnitude, magnitude, multi_resolution_stft_loss, stft
+from gensep.dsp.spectral_synth import (
+    envelope_magnitudes,
+    harmonic_magnitudes,
+    multi_resolution_magnitudes,
+    noise_magnitudes,
+    source_filter_magnitudes,
+)
 from gensep.dsp.synth import (
     filtered_noise,
     fir_filter_frames,
@@ -31,11 +38,13 @@ __all__ = [
     "allpole_filter",
     "allpole_response",
     "apply_masks",
+    "envelope_magnitudes",
     "f0_to_frames",
     "filtered_noise",
     "fir_filter_frames",
     "frame",
     "glottal_rolloff",
+    "harmonic_magnitudes",
     "harmonic_phases",
     "harmonic_synth",
     "istft",
@@ -45,10 +54,13 @@ __all__ = [
     "lsf_frequency_response",
     "lsf_to_lpc",
     "magnitude",
+    "multi_resolution_magnitudes",
     "multi_resolution_stft_loss",
     "noise_impulse_response",
+    "noise_magnitudes",
     "overlap_add",
     "ratio_masks",
+    "source_filter_magnitudes",
     "source_filter_synth",
     "stft",
     "upsample_linear",

@@ -103,6 +103,13 @@ METHODS: dict[str, Method] = {
             summary="NMF components clustered into as many sources as asked",
         ),
         Method(
+            "umss",
+            f"{_PKG}.umss",
+            "unsupervised",
+            ("f0",),
+            summary="UMSS: masks from a source-filter model trained on mixtures only",
+        ),
+        Method(
             "f0_harmonic",
             f"{_PKG}.f0_harmonic",
             "learning-free",

@@ -72,6 +72,45 @@ CASES = {
         ),
         F0,
     ),
+    "envelope_magnitudes": (lambda w: dsp.envelope_magnitudes(w, jnp.ones(T), 64, SR), LSF),
+    "harmonic_magnitudes": (
+        lambda f: dsp.harmonic_magnitudes(f, jnp.ones(T), LSF, jnp.ones(T), 128, SR, 8, hop=HOP),
+        F0,
+    ),
+    "noise_magnitudes": (
+        lambda m: dsp.noise_magnitudes(m, LSF, jnp.ones(T), 64, SR),
+        _arr(T, 9, low=0),
+    ),
+    "source_filter_magnitudes_lsf": (
+        lambda w: dsp.source_filter_magnitudes(
+            F0, jnp.ones(T), jnp.ones((T, 9)) * 0.1, w, jnp.ones(T), 128, SR, 8, hop=HOP
+        ),
+        LSF,
+    ),
+    "source_filter_magnitudes_f0": (
+        lambda f: dsp.source_filter_magnitudes(
+            f, jnp.ones(T), jnp.ones((T, 9)) * 0.1, LSF, jnp.ones(T), 128, SR, 8, hop=HOP
+        ),
+        F0,
+    ),
+    "multi_resolution_magnitudes": (
+        lambda w: jnp.concatenate(
+            dsp.multi_resolution_magnitudes(
+                F0,
+                jnp.ones(T),
+                jnp.ones((T, 9)) * 0.1,
+                w,
+                jnp.ones(T),
+                (128, 64),
+                SR,
+                8,
+                hop=HOP,
+                envelope_n_fft=64,
+            ),
+            axis=-1,
+        ),
+        LSF,
+    ),
     "ratio_masks": (dsp.ratio_masks, _arr(3, 5, 7, low=0)),
     "apply_masks": (
         lambda m: dsp.apply_masks(jnp.ones((5, 7), jnp.complex64), m),

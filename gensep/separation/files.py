@@ -1,0 +1,112 @@
+"""Separate an audio file into stem files: what `gensep separate` does.
+
+Reads the file (any rate libsndfile knows, mono or stereo), reads one F0 file per source
+for F0-informed methods, separates, and writes `<out>/<source>.wav` plus `residual.wav`
+(the mixture minus the sum of the estimates) atomically, at the input's rate and channel
+count. The input is never written to. Every problem is a `GensepError` or `AudioError`
+naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from gensep.audio import load_audio, save_audio
+from gensep.data.layout import read_f0_csv
+from gensep.errors import AudioError, GensepError
+from gensep.separation.registry import get_method, separate
+
+MIN_SECONDS = 0.25  # shorter than one mask STFT window at any rate we support
+F0_SLACK_S = 1.0  # an F0 file may end this much before or after the audio
+
+
+def read_f0_files(
+    paths: Sequence[str | Path], seconds: float
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{source: (times, hz)} from `name=path.csv` or `<name>.f0.csv` arguments.
+
+    Raises:
+      GensepError: a repeated source, or an F0 file that does not span the audio
+        (it ends more than F0_SLACK_S before or after it: the wrong file, or another take).
+    """
+    tracks = {}
+    for arg in paths:
+        arg = str(arg)
+        name, path = arg.split("=", 1) if "=" in arg else (Path(arg).name.split(".")[0], arg)
+        if name in tracks:
+            raise GensepError(f"F0 for {name!r} given twice ({arg}); pass one file per source")
+        times, hz = read_f0_csv(path)
+        end = float(times[-1]) if len(times) else 0.0
+        if abs(end - seconds) > F0_SLACK_S:
+            raise GensepError(
+                f"{path}: F0 track ends at {end:.2f} s but the audio lasts {seconds:.2f} s — "
+                "is it the F0 of this recording? (header time_s,f0_hz, 0 Hz = unvoiced)"
+            )
+        tracks[name] = (times, hz)
+    return tracks
+
+
+def separate_file(
+    path: str | Path,
+    out_dir: str | Path,
+    method: str = "umss",
+    f0_files: Sequence[str | Path] = (),
+    model: str | Path | None = None,
+    log=print,
+) -> dict[str, Path]:
+    """Separate `path` into `<out_dir>/<source>.wav` + `residual.wav`; returns the paths.
+
+    Raises:
+      AudioError: unreadable, empty, NaN, too short, silent, or not mono/stereo input.
+      GensepError: a method needing F0 without F0 files, or a bad F0 file.
+    """
+    path, out_dir = Path(path), Path(out_dir)
+    spec = get_method(method)
+    if "references" in spec.needs:
+        raise GensepError(f"method {method!r} is an oracle: it needs the true stems")
+    mixture, rate = load_audio(path)
+    seconds = mixture.shape[-1] / rate
+    if mixture.shape[0] > 2:
+        raise AudioError(
+            f"{path}: {mixture.shape[0]} channels — gensep separate takes mono or stereo; "
+            "downmix it first (e.g. sox in.wav -c 2 out.wav)"
+        )
+    if seconds < MIN_SECONDS:
+        raise AudioError(
+            f"{path}: {seconds * 1000:.0f} ms long, too short to separate "
+            f"(at least {MIN_SECONDS} s)"
+        )
+    if not np.any(mixture):
+        raise AudioError(f"{path}: silent (all samples zero): nothing to separate")
+    options: dict = {}
+    if "f0" in spec.needs:
+        if not f0_files:
+            raise GensepError(
+                f"method {method!r} needs the F0 of every source: pass --f0 soprano.f0.csv "
+                "alto.f0.csv ... (or name=path.csv)"
+            )
+        options["f0"] = read_f0_files(f0_files, seconds)
+    if model is not None:
+        options["model"] = model
+    if method == "umss":
+        options["progress"] = True
+    start = time.perf_counter()
+    estimates = separate(mixture, rate, method, **options)
+    elapsed = time.perf_counter() - start
+    estimates["residual"] = mixture - sum(estimates.values())
+    written = {}
+    for name, audio in estimates.items():
+        target = out_dir / f"{name}.wav"
+        if target.resolve() == path.resolve():
+            raise GensepError(f"{target}: would overwrite the input; choose another --out")
+        peak = float(np.max(np.abs(audio)))
+        written[name] = save_audio(target, audio, rate, "FLOAT" if peak > 1 else "PCM_16")
+    log(
+        f"{path.name}: {seconds:.1f} s separated by {method} in {elapsed:.2f} s "
+        f"({seconds / max(elapsed, 1e-9):.0f}x real time) -> {out_dir}/"
+    )
+    return written

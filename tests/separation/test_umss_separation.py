@@ -1,0 +1,170 @@
+"""UMSS separation through the registry and `gensep separate`, on a tiny untrained model
+(the shapes, the mask algebra, chunking and the input checks do not need a trained one)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import soundfile as sf
+from flax import nnx
+
+from gensep.cli import main
+from gensep.data.example import example
+from gensep.data.layout import write_f0_csv
+from gensep.errors import CheckpointError
+from gensep.models.store import load_umss, save_model
+from gensep.models.umss import UMSS, UMSSConfig
+from gensep.separation import separate
+from gensep.separation.umss import _map_masks
+
+TINY = UMSSConfig(
+    conv_channels=4, encoder_hidden=16, embedding=16, decoder_hidden=16, loss_fft_sizes=(512,)
+)
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    model = UMSS(TINY, rngs=nnx.Rngs(0))
+    params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    path = tmp_path_factory.mktemp("model") / "tiny"
+    save_model(path, params, {"config": {"model": dataclasses.asdict(TINY)}})
+    return path
+
+
+def test_saved_model_round_trip(model_path):
+    model, card = load_umss(model_path)
+    original = UMSS(TINY, rngs=nnx.Rngs(0))
+    a = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    b = nnx.to_pure_dict(nnx.state(original, nnx.Param))
+    np.testing.assert_array_equal(a["head"]["kernel"], b["head"]["kernel"])
+    assert card["config"]["model"]["decoder_hidden"] == 16
+
+
+def test_mono_16k_estimates_sum_to_the_mixture(model_path):
+    track = example()
+    est = separate(
+        track.mixture,
+        track.rate,
+        "umss",
+        f0=track.f0,
+        model=model_path,
+        chunk_seconds=2.0,
+        overlap_seconds=0.5,
+    )
+    assert list(est) == list(track.f0)
+    assert {v.shape for v in est.values()} == {track.mixture.shape}
+    np.testing.assert_allclose(sum(est.values()), track.mixture, atol=2e-4)
+
+
+def test_stereo_44k_keeps_the_band_above_8k(model_path, rng):
+    track = example()
+    seconds = 3
+    mix16 = track.mixture[0, : seconds * 16000]
+    import soxr
+
+    mix = soxr.resample(mix16, 16000, 44100).astype(np.float32)
+    hiss = 0.05 * rng.standard_normal(mix.shape).astype(np.float32)  # broadband, > 8 kHz
+    stereo = np.stack([mix + hiss, mix - hiss])
+    est = separate(
+        stereo,
+        44100,
+        "umss",
+        f0=track.f0,
+        model=model_path,
+        chunk_seconds=1.5,
+        overlap_seconds=0.25,
+    )
+    total = sum(est.values())
+    assert total.shape == stereo.shape
+    np.testing.assert_allclose(total, stereo, atol=2e-4)  # above 8 kHz included
+
+
+def test_masks_on_the_model_grid_are_not_resampled(rng):
+    masks = rng.random((3, 20, 1025)).astype(np.float32)
+    assert _map_masks(masks, 256 / 16000, 16000, 20, 256 / 16000, 2048, 16000) is masks
+    mapped = _map_masks(masks, 256 / 16000, 16000, 9, 1024 / 44100, 4096, 44100)
+    assert mapped.shape == (3, 9, 2049)
+    np.testing.assert_allclose(mapped.sum(axis=0), 1.0, rtol=1e-5)
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    track = example()
+    with pytest.raises(CheckpointError, match="no such model file"):
+        separate(track.mixture, track.rate, "umss", f0=track.f0, model=tmp_path / "nope")
+
+
+@pytest.fixture
+def f0_files(tmp_path):
+    track = example()
+    paths = []
+    for name, (times, hz) in track.f0.items():
+        paths.append(str(write_f0_csv(tmp_path / "f0" / f"{name}.f0.csv", times, hz)))
+    return paths
+
+
+def test_cli_separates_a_file(tmp_path, model_path, f0_files):
+    track = example()
+    wav = tmp_path / "choir.wav"
+    sf.write(wav, track.mixture[0], track.rate, subtype="FLOAT")
+    out = tmp_path / "stems"
+    code = main(
+        ["separate", str(wav), "--f0", *f0_files, "--model", str(model_path), "--out", str(out)]
+    )
+    assert code == 0
+    names = {p.stem for p in out.glob("*.wav")}
+    assert names == {"soprano", "alto", "tenor", "bass", "residual"}
+    total = sum(sf.read(out / f"{n}.wav", dtype="float32")[0] for n in names)
+    np.testing.assert_allclose(total, track.mixture[0], atol=1e-3)  # PCM_16 rounding x 5
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: np.zeros((0, 1)), "0 samples"),
+        (lambda: np.full((16000, 1), np.nan), "NaN"),
+        (lambda: 0.1 * np.ones((160, 1)), "10 ms long"),
+        (lambda: 0.1 * np.ones((16000, 6)), "6 channels"),
+        (lambda: np.zeros((16000, 1)), "silent"),
+    ],
+)
+def test_cli_bad_inputs(tmp_path, model_path, f0_files, capsys, make, message):
+    wav = tmp_path / "bad.wav"
+    sf.write(wav, make(), 16000, subtype="FLOAT")
+    code = main(
+        [
+            "separate",
+            str(wav),
+            "--f0",
+            *f0_files,
+            "--model",
+            str(model_path),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_f0_of_the_wrong_length(tmp_path, model_path, capsys):
+    track = example()
+    wav = tmp_path / "choir.wav"
+    sf.write(wav, track.mixture[0], track.rate)
+    short = write_f0_csv(tmp_path / "soprano.f0.csv", np.arange(100) * 0.01, np.full(100, 440.0))
+    code = main(
+        [
+            "separate",
+            str(wav),
+            "--f0",
+            str(short),
+            "--model",
+            str(model_path),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "ends at 0.99 s but the audio lasts 6.00 s" in err
+    code = main(["separate", str(wav), "--model", str(model_path), "--out", str(tmp_path / "o")])
+    assert code == 2 and "needs the F0 of every source" in capsys.readouterr().err
