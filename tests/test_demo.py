@@ -49,7 +49,8 @@ def test_demo_writes_stems_estimates_and_report(tmp_path, short_config):
         # (measured: ~10 dB vs ~0 dB SI-SDR).
         assert oracle[voice]["SI-SDR"] > floor[voice]["SI-SDR"] + 6
         assert oracle[voice]["SDR"] > floor[voice]["SDR"] + 6
-    assert (out / "report.md").read_text().count("| soprano |") == 3  # one row per method
+    n_methods = len(report["results"])  # umss too when its model ships
+    assert (out / "report.md").read_text().count("| soprano |") == n_methods
     assert yaml.safe_load((out / "config.yaml").read_text())["seconds_per_chord"] == 0.75
 
 
