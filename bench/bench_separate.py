@@ -7,7 +7,8 @@ chorale (6 s, 4 voices with F0) is tiled to the length, separated once to compil
 timed. Reported per length:
 - compile+first s: the first call (loads the model, compiles the chunk function once).
 - steady s / x real time: the second call, audio seconds per wall second.
-- peak RSS MB: the process's maximum resident memory (ru_maxrss), everything included.
+- peak RSS MB: the process's maximum resident memory (ru_maxrss) after the UMSS calls
+  and before the reference runs (which holds whole-signal STFTs), everything included.
 - ref s / ratio: the reference measured in the same process on the same input: the
   `f0_harmonic` method (a NumPy/librosa mask method of the same STFT), steady / ref.
 A flat peak RSS between 30 s and 10 min shows chunking keeps memory independent of the
@@ -48,10 +49,10 @@ def one_length(seconds: float, model: str | None) -> dict:
     start = time.perf_counter()
     separate(mixture, track.rate, "umss", **options)
     steady = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the ref
     start = time.perf_counter()
     separate(mixture, track.rate, "f0_harmonic", f0=f0)
     ref = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "seconds": seconds,
         "first_s": first,

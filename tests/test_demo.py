@@ -77,3 +77,11 @@ def test_demo_on_the_bundled_chorale(tmp_path):
         # A real separation from the F0s alone: between the floor and the ceiling
         # (measured SI-SDR: floor -6.9..-1.3, f0_harmonic 3.3..16.2, oracle 6.8..26.1 dB).
         assert floor[voice]["SI-SDR"] + 3 < harmonic[voice]["SI-SDR"] < oracle[voice]["SI-SDR"]
+    # The shipped UMSS model, trained on mixtures only, beats the learning-free mask from
+    # the same F0s (measured mean SI-SDR 10.50 vs 9.74 dB) and stays under the ceiling.
+    umss = results["umss"]
+
+    def mean(table):
+        return np.mean([row["SI-SDR"] for row in table.values()])
+
+    assert mean(harmonic) < mean(umss) < mean(oracle)

@@ -6,7 +6,7 @@ chunk shape and memory stays flat with the input's length. For each chunk:
   1. the mid signal is resampled to the model's rate (16 kHz) and the sources' F0s are
      put on the model's frames;
   2. the model synthesises every source's magnitude at the mask STFT (2048/256 at 16 kHz)
-     and the ratio masks |S_j| / sum_k |S_k| follow;
+     and the ratio masks |S_j|^p / sum_k |S_k|^p follow (p = mask_power, 2 by default);
   3. the masks are mapped onto the input's own STFT (`default_stft` of its rate):
      linearly in time and frequency, holding the top model bin's mask above the model's
      Nyquist, so a 44.1 kHz input keeps everything above 8 kHz (shared by the masks);
@@ -45,6 +45,7 @@ def separate(
     f0: Mapping[str, tuple[np.ndarray, np.ndarray]],
     model: str | Path | None = None,
     mask_n_fft: int = 2048,
+    mask_power: float = 2.0,
     chunk_seconds: float = 10.0,
     overlap_seconds: float = 1.0,
     batch_chunks: int = 4,
@@ -59,6 +60,9 @@ def separate(
         The model tells sources apart by F0 alone, so any number of voices works.
       model: A model path (`<name>` of <name>.npz + <name>.json); None = the shipped one.
       mask_n_fft: The model-rate STFT size of the masks (hop = the model's hop).
+      mask_power: p in |S_j|^p / sum_k |S_k|^p. 1 is the paper's ratio mask; 2 (Wiener-
+        like) measured +0.9 dB SI-SDR over 1 on six rendered *train* chorales (30 s each,
+        model at 1250 steps), and 3 or 4 no better.
       chunk_seconds, overlap_seconds: Chunking of long inputs (cross-faded overlap).
       batch_chunks: Chunks per jitted call (memory vs speed).
       progress: Show a progress bar counted in seconds of audio.
@@ -67,7 +71,7 @@ def separate(
       {source: float32 [channels, samples]}, summing to the mixture up to STFT rounding.
     """
     tracks = check_f0(f0)
-    runner = _runner(str(model or default_model_path()), mask_n_fft)
+    runner = _runner(str(model or default_model_path()), mask_n_fft, float(mask_power))
     rate_m = runner.rate
     chunk_m = round(chunk_seconds * rate_m) // runner.hop * runner.hop
     overlap_m = round(overlap_seconds * rate_m) // runner.hop * runner.hop
@@ -170,7 +174,7 @@ def _bar(progress: bool, seconds: float):
 class _Runner:
     """A loaded model with its jitted mask function (compiled once per batch shape)."""
 
-    def __init__(self, path: str, mask_n_fft: int) -> None:
+    def __init__(self, path: str, mask_n_fft: int, mask_power: float) -> None:
         import jax
         from flax import nnx
 
@@ -186,7 +190,7 @@ class _Runner:
             net = nnx.merge(graphdef, params)
             controls = net(dsp.log_magnitude(dsp.stft(mono, config.n_fft_in, config.hop)), f0)
             mags = net.source_magnitudes(controls, f0, mask_n_fft, config.hop)
-            return dsp.ratio_masks(mags)
+            return dsp.ratio_masks(mags, mask_power)
 
         def batch_estimates(params, mono, f0, audio):  # audio [B, C, N] -> [B, S, C, N]
             masks = batch_masks(params, mono, f0)  # [B, S, T, F]
@@ -208,5 +212,5 @@ class _Runner:
 
 
 @functools.lru_cache(maxsize=4)
-def _runner(path: str, mask_n_fft: int) -> _Runner:
-    return _Runner(path, mask_n_fft)
+def _runner(path: str, mask_n_fft: int, mask_power: float) -> _Runner:
+    return _Runner(path, mask_n_fft, mask_power)
