@@ -45,6 +45,7 @@ from flax import nnx
 
 from gensep import dsp
 from gensep.models import UMSS, UMSSConfig, umss_loss
+from gensep.models.umss import loss_magnitudes
 
 SR, HOP = 16000, 256
 VOICE_F0_HZ = (100.0, 200.0, 330.0, 500.0)
@@ -130,20 +131,7 @@ def parts(config: UMSSConfig, batch: dict, repeats: int) -> dict[str, float]:
     targets = [dsp.magnitude(dsp.stft(batch["mixture"], n, c.hop)) for n in c.loss_fft_sizes]
 
     def synth_loss(ctrl):
-        mags = dsp.multi_resolution_magnitudes(
-            f0,
-            ctrl["harmonic_gain"],
-            ctrl["noise_gains"],
-            ctrl["lsf"],
-            ctrl["envelope_gain"],
-            c.loss_fft_sizes,
-            c.sample_rate,
-            c.n_harmonics,
-            c.rolloff_db_per_octave,
-            c.min_f0_hz,
-            c.hop,
-            c.envelope_n_fft,
-        )
+        mags = loss_magnitudes(c, ctrl, f0)
         total = 0.0
         for m, target in zip(mags, targets, strict=True):
             pred = jnp.sum(m, axis=1)

@@ -180,6 +180,26 @@ def _check_frames(mixture: jnp.ndarray, f0_hz: jnp.ndarray, hop: int) -> None:
         )
 
 
+def loss_magnitudes(
+    c: UMSSConfig, controls: dict[str, jnp.ndarray], f0_hz: jnp.ndarray
+) -> list[jnp.ndarray]:
+    """Synthesised source magnitudes [B, S, T, n_fft // 2 + 1] at every loss FFT size."""
+    return dsp.multi_resolution_magnitudes(
+        f0_hz,
+        controls["harmonic_gain"],
+        controls["noise_gains"],
+        controls["lsf"],
+        controls["envelope_gain"],
+        c.loss_fft_sizes,
+        c.sample_rate,
+        c.n_harmonics,
+        c.rolloff_db_per_octave,
+        c.min_f0_hz,
+        c.hop,
+        c.envelope_n_fft,
+    )
+
+
 def umss_loss(
     model: UMSS, batch: dict[str, jnp.ndarray], rng: jax.Array | None = None
 ) -> tuple[jnp.ndarray, dict[str, jnp.ndarray]]:
@@ -207,20 +227,7 @@ def umss_loss(
     controls = model(mix_logmag, f0_hz)
     total = jnp.zeros((), jnp.float32)
     metrics = {}
-    sources = dsp.multi_resolution_magnitudes(
-        f0_hz,
-        controls["harmonic_gain"],
-        controls["noise_gains"],
-        controls["lsf"],
-        controls["envelope_gain"],
-        c.loss_fft_sizes,
-        c.sample_rate,
-        c.n_harmonics,
-        c.rolloff_db_per_octave,
-        c.min_f0_hz,
-        c.hop,
-        c.envelope_n_fft,
-    )
+    sources = loss_magnitudes(c, controls, f0_hz)
     for n_fft, source_mags in zip(c.loss_fft_sizes, sources, strict=True):
         target = dsp.magnitude(dsp.stft(mixture, n_fft, c.hop))  # [B, T, F]
         pred = jnp.sum(source_mags, axis=1)  # [B, T, F]
