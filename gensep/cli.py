@@ -63,6 +63,11 @@ def get_parser() -> argparse.ArgumentParser:
         metavar="F0_CSV",
         help="one F0 file per source: <name>.f0.csv or name=path.csv",
     )
+    sep.add_argument(
+        "--score",
+        metavar="SCORE",
+        help="instead of --f0: a MIDI/MusicXML score the recording follows, one source per part",
+    )
     sep.add_argument("--model", help="a trained model (<name>.npz + .json); default: shipped")
     sep.add_argument("--out", default="separated", help="output folder")
     return parser
@@ -71,7 +76,7 @@ def get_parser() -> argparse.ArgumentParser:
 def _separate(args: argparse.Namespace) -> None:
     from gensep.separation.files import separate_file
 
-    separate_file(args.file, args.out, args.method, args.f0, args.model)
+    separate_file(args.file, args.out, args.method, args.f0, args.model, score=args.score)
 
 
 def _render(args: argparse.Namespace) -> None:

@@ -50,6 +50,27 @@ def read_f0_files(
     return tracks
 
 
+def read_score_f0(path: str | Path, seconds: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{part: (times, hz)} of a MIDI/MusicXML score whose timing the recording follows.
+
+    Raises:
+      GensepError: an unreadable score, or one whose last note ends more than F0_SLACK_S
+        before or after the audio (another piece, or a performance in its own tempo).
+    """
+    from gensep.f0.score import from_score
+
+    tracks = from_score(path)
+    hop = next(iter(tracks.values()))[0][1]
+    end = max(float(t[np.flatnonzero(hz)[-1]]) + hop for t, hz in tracks.values() if hz.any())
+    if abs(end - seconds) > F0_SLACK_S:
+        raise GensepError(
+            f"{path}: the score's last note ends at {end:.2f} s but the audio lasts "
+            f"{seconds:.2f} s — --score needs a recording that follows the score's timing; "
+            "otherwise pass F0 files (--f0)"
+        )
+    return tracks
+
+
 def separate_file(
     path: str | Path,
     out_dir: str | Path,
@@ -57,12 +78,17 @@ def separate_file(
     f0_files: Sequence[str | Path] = (),
     model: str | Path | None = None,
     log=print,
+    score: str | Path | None = None,
 ) -> dict[str, Path]:
     """Separate `path` into `<out_dir>/<source>.wav` + `residual.wav`; returns the paths.
 
+    F0-informed methods take the sources' F0 from `f0_files` (one CSV per source) or from a
+    `score` (MIDI or MusicXML, one source per part, in the score's own timing).
+
     Raises:
       AudioError: unreadable, empty, NaN, too short, silent, or not mono/stereo input.
-      GensepError: a method needing F0 without F0 files, or a bad F0 file.
+      GensepError: a method needing F0 without F0 files or score, both given, or a bad F0
+        file or score.
     """
     path, out_dir = Path(path), Path(out_dir)
     spec = get_method(method)
@@ -84,12 +110,17 @@ def separate_file(
         raise AudioError(f"{path}: silent (all samples zero): nothing to separate")
     options: dict = {}
     if "f0" in spec.needs:
-        if not f0_files:
+        if f0_files and score is not None:
+            raise GensepError("pass either --f0 files or --score, not both")
+        if score is not None:
+            options["f0"] = read_score_f0(score, seconds)
+        elif not f0_files:
             raise GensepError(
                 f"method {method!r} needs the F0 of every source: pass --f0 soprano.f0.csv "
-                "alto.f0.csv ... (or name=path.csv)"
+                "alto.f0.csv ... (or name=path.csv), or --score FILE.mid|.musicxml"
             )
-        options["f0"] = read_f0_files(f0_files, seconds)
+        else:
+            options["f0"] = read_f0_files(f0_files, seconds)
     if model is not None:
         options["model"] = model
     if method == "umss":

@@ -4,6 +4,7 @@
 import dataclasses
 
 import numpy as np
+import pretty_midi
 import pytest
 import soundfile as sf
 from flax import nnx
@@ -168,3 +169,30 @@ def test_cli_f0_of_the_wrong_length(tmp_path, model_path, capsys):
     assert code == 2 and "ends at 0.99 s but the audio lasts 6.00 s" in err
     code = main(["separate", str(wav), "--model", str(model_path), "--out", str(tmp_path / "o")])
     assert code == 2 and "needs the F0 of every source" in capsys.readouterr().err
+
+
+def score_midi(path, seconds, names=("S", "A", "T", "B"), pitches=(72, 67, 60, 48)):
+    midi = pretty_midi.PrettyMIDI()
+    for name, pitch in zip(names, pitches, strict=True):
+        inst = pretty_midi.Instrument(52, name=name)
+        inst.notes.append(pretty_midi.Note(80, pitch, 0.0, seconds))
+        midi.instruments.append(inst)
+    midi.write(str(path))
+    return path
+
+
+def test_cli_separates_with_a_score(tmp_path, model_path, capsys):
+    track = example()
+    wav = tmp_path / "choir.wav"
+    sf.write(wav, track.mixture[0], track.rate)
+    score = score_midi(tmp_path / "score.mid", 6.0)
+    out = tmp_path / "stems"
+    args = ["separate", str(wav), "--model", str(model_path), "--out", str(out)]
+    assert main([*args, "--score", str(score)]) == 0
+    assert {p.stem for p in out.glob("*.wav")} == {"soprano", "alto", "tenor", "bass", "residual"}
+    # a score that does not span the recording, and both F0 sources at once
+    assert main([*args, "--score", str(score_midi(tmp_path / "short.mid", 3.0))]) == 2
+    assert "last note ends at 3.00 s but the audio lasts 6.00 s" in capsys.readouterr().err
+    f0 = write_f0_csv(tmp_path / "soprano.f0.csv", np.arange(601) * 0.01, np.full(601, 440.0))
+    assert main([*args, "--score", str(score), "--f0", str(f0)]) == 2
+    assert "either --f0 files or --score" in capsys.readouterr().err
