@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import sys
 from pathlib import Path
@@ -40,13 +41,51 @@ class UMSSRunConfig:
     data: DataConfig
     model: UMSSConfig
     train: TrainConfig
+    init_from: str | None = None  # a run workdir: start from its latest weights (fine-tuning)
+
+
+def initial_weights(model, init_from: str, model_config: UMSSConfig) -> None:
+    """Load the latest weights of the run in `init_from` into `model` (a fine-tuning stage).
+
+    The optimiser, step and sampler start afresh; the run's model config must be this one.
+    """
+    from flax import nnx
+
+    from gensep.checkpoint import load_for_inference
+    from gensep.errors import CheckpointError
+
+    params, card = load_for_inference(init_from)
+    before = (card.get("config") or {}).get("model")
+    if before != json.loads(json.dumps(to_dict(model_config))):
+        raise CheckpointError(
+            f"init_from {init_from}: its model config differs from this config's model "
+            "section; fine-tuning needs the same architecture"
+        )
+    nnx.update(model, params)
+
+
+def batches(cfg: UMSSRunConfig, tracks, num_shards: int = 1, shard_index: int = 0):
+    """The run's training batches: mixture excerpts + F0 (`MixtureF0Batches`)."""
+    from gensep.data.mixtures import MixtureF0Batches
+
+    return MixtureF0Batches(
+        tracks,
+        cfg.data.sources,
+        cfg.model.hop,
+        round(cfg.data.excerpt_seconds * cfg.model.sample_rate),
+        cfg.train.batch_size,
+        seed=cfg.train.seed,
+        silence_db=cfg.data.silence_db,
+        num_shards=num_shards,
+        shard_index=shard_index,
+    )
 
 
 def train(config_path: str, workdir: str, resume: bool) -> None:
     import jax
     from flax import nnx
 
-    from gensep.data.mixtures import MixtureF0Batches, load_mixtures
+    from gensep.data.mixtures import load_mixtures
     from gensep.models.umss import UMSS, umss_loss
     from gensep.training import fit
 
@@ -55,25 +94,17 @@ def train(config_path: str, workdir: str, resume: bool) -> None:
     cfg = load_config(config_path, UMSSRunConfig)
     if not resume and Path(workdir, "checkpoints").exists():
         raise GensepError(f"{workdir} holds a run: pass --resume to continue it, or a new workdir")
-    save_config(cfg, Path(workdir) / "config.yaml")
     rate = cfg.model.sample_rate
     tracks = load_mixtures(
         cfg.data.root, cfg.data.split, cfg.data.sources, rate, cfg.data.max_tracks
     )
     minutes = sum(t.seconds for t in tracks) / 60
     print(f"{len(tracks)} mixtures ({minutes:.1f} min) from {cfg.data.root}/{cfg.data.split}")
-    data = MixtureF0Batches(
-        tracks,
-        cfg.data.sources,
-        cfg.model.hop,
-        round(cfg.data.excerpt_seconds * rate),
-        cfg.train.batch_size,
-        seed=cfg.train.seed,
-        silence_db=cfg.data.silence_db,
-        num_shards=jax.process_count(),
-        shard_index=jax.process_index(),
-    )
+    data = batches(cfg, tracks, jax.process_count(), jax.process_index())
     model = UMSS(cfg.model, rngs=nnx.Rngs(cfg.train.seed))
+    if cfg.init_from and not resume:
+        initial_weights(model, cfg.init_from, cfg.model)
+    save_config(cfg, Path(workdir) / "config.yaml")
     fit(model, umss_loss, data, cfg.train, workdir, config=to_dict(cfg), resume=resume)
 
 
