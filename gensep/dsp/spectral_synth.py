@@ -100,6 +100,18 @@ def hann_lobe(delta: jnp.ndarray) -> jnp.ndarray:
     return _sin_pi(d) / (jnp.pi * d * (1.0 - d * d))
 
 
+def hann_lobe_squared(delta: jnp.ndarray) -> jnp.ndarray:
+    """hann_lobe(delta) ** 2, cheaper: the sign of sin(pi d) is not needed."""
+    a = jnp.abs(delta)
+    near = (a < _NUDGE) | (jnp.abs(a - 1.0) < _NUDGE)
+    d = jnp.where(near, delta + 2 * _NUDGE, delta)
+    r = d - jnp.round(d)  # sin^2(pi d) = sin^2(pi r)
+    r2 = r * r
+    poly = -0.59926453 + r2 * 0.08214589
+    poly = 3.14159265 + r2 * (-5.16771278 + r2 * (2.55016404 + r2 * poly))
+    return (r * poly) ** 2 / (jnp.pi * d * (1.0 - d * d)) ** 2
+
+
 def _sin_pi(x: jnp.ndarray) -> jnp.ndarray:
     """sin(pi x) by range reduction and an odd degree-9 polynomial (abs error < 1e-5).
 
@@ -245,12 +257,14 @@ def _harmonic_part(
         valid = (h >= 1) & (h <= n_harmonics) & (h * b0 < n_fft / 2)
         h = jnp.maximum(h, 1.0)
         delta = k - h * b0  # bins from harmonic h to bin k
-        log_amp = -rolloff * jnp.log(h) + jnp.clip(
-            0.5 * delta * delta * curve_env - delta * slope_env, -8.0, 4.0
+        # Squared amplitude rolloff(h)^2 |H(h f0) / H(f_k)|^2, in the log domain.
+        log_power = -2.0 * rolloff * jnp.log(h) + jnp.clip(
+            delta * delta * curve_env - 2.0 * delta * slope_env, -16.0, 8.0
         )
-        widen = jnp.sqrt(1.0 + _CHIRP_VARIANCE_RATIO * (h * sweep) ** 2)
-        lobe = jnp.abs(hann_lobe(delta / widen)) * jnp.exp(log_amp) / jnp.sqrt(widen)
-        total = total + jnp.where(valid, lobe * lobe, 0.0)
+        # The chirp widens the lobe by c = sqrt(widen2) and keeps its energy: L(d / c)^2 / c.
+        inv_c = jax.lax.rsqrt(1.0 + _CHIRP_VARIANCE_RATIO * (h * sweep) ** 2)
+        power = hann_lobe_squared(delta * inv_c) * jnp.exp(log_power) * inv_c
+        total = total + jnp.where(valid, power, 0.0)
     return _safe_sqrt(total) * (n_fft / 4.0) * voiced[..., None]
 
 

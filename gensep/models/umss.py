@@ -25,7 +25,6 @@ import numpy as np
 from flax import nnx
 
 from gensep import dsp
-from gensep.dsp.spectral_synth import neighbours_for
 
 _F0_REF_HZ = 200.0
 
@@ -148,27 +147,33 @@ class UMSS(nnx.Module):
           controls: Output of `__call__`, each [B, S, T, ...].
           f0_hz: F0 (Hz). Shape [B, S, T].
           n_fft: STFT size (periodic Hann, centred frames as `dsp.stft`).
-          hop: Must be the model's hop: the controls live on that frame grid.
+          hop: The model's hop (the controls' frame grid) or a multiple r of it: then only
+            every r-th frame (0, r, 2r, ...) is synthesised, the frames of an STFT at `hop`.
 
         Returns:
-          Linear magnitudes, shape [B, S, T, n_fft // 2 + 1].
+          Linear magnitudes, shape [B, S, ceil(T / r), n_fft // 2 + 1], the all-pole
+          envelope evaluated on the bins of `config.envelope_n_fft` as in training.
         """
         c = self.config
-        if hop != c.hop:
-            raise ValueError(f"UMSS controls are on hop {c.hop}; got hop {hop} — use {c.hop}")
-        return dsp.source_filter_magnitudes(
-            f0_hz,
+        if hop % c.hop:
+            raise ValueError(f"UMSS controls are on hop {c.hop}; got hop {hop}, not a multiple")
+        r = hop // c.hop
+        controls = {k: v[:, :, ::r] for k, v in controls.items()}
+        # As in training (`loss_magnitudes`): the envelope on the bins of envelope_n_fft.
+        return dsp.multi_resolution_magnitudes(
+            f0_hz[..., ::r],
             controls["harmonic_gain"],
             controls["noise_gains"],
             controls["lsf"],
             controls["envelope_gain"],
-            n_fft,
+            (n_fft,),
             c.sample_rate,
             c.n_harmonics,
             c.rolloff_db_per_octave,
-            neighbours_for(c.min_f0_hz, n_fft, c.sample_rate),
+            c.min_f0_hz,
             hop,
-        )
+            c.envelope_n_fft,
+        )[0]
 
 
 def _check_frames(mixture: jnp.ndarray, f0_hz: jnp.ndarray, hop: int) -> None:

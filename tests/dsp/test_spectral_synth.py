@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gensep import dsp
-from gensep.dsp.spectral_synth import hann_lobe, neighbours_for
+from gensep.dsp.spectral_synth import hann_lobe, hann_lobe_squared, neighbours_for
 
 SR, HOP, T = 16000, 256, 100
 _LSF = np.asarray(dsp.lsf_activation(jnp.asarray(np.random.default_rng(0).normal(0, 0.5, 20))))
@@ -108,6 +108,9 @@ def test_hann_lobe_matches_window_transform():
     delta = np.linspace(-3.5, 3.5, 141)  # includes 0, +-1, +-2, +-3 exactly
     exact = np.abs(window @ np.exp(-2j * np.pi * np.outer(np.arange(n), delta) / n)) / window.sum()
     np.testing.assert_allclose(np.abs(np.asarray(hann_lobe(jnp.asarray(delta)))), exact, atol=2e-3)
+    # the squared form used by the synthesis: against the same transform, squared
+    squared = np.asarray(hann_lobe_squared(jnp.asarray(delta)))
+    np.testing.assert_allclose(np.sqrt(squared), exact, atol=2e-3)
 
 
 def test_jit_equals_eager_and_gradients_finite_for_every_control():
