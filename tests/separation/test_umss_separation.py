@@ -57,6 +57,31 @@ def test_mono_16k_estimates_sum_to_the_mixture(model_path):
     np.testing.assert_allclose(sum(est.values()), track.mixture, atol=2e-4)
 
 
+def test_estimates_are_the_masked_mixture_by_librosa(model_path):
+    """One chunk: every estimate (the last one is formed as mixture minus the others)
+    equals librosa's inverse STFT of the model's mask times librosa's STFT."""
+    import jax.numpy as jnp
+    import librosa
+
+    from gensep.data.track import f0_on_frames
+    from gensep.models.umss import masks
+
+    track = example()
+    x = track.mixture[0]
+    est = separate(x[None], track.rate, "umss", f0=track.f0, model=model_path, mask_power=1)
+    frame_times = 256 * np.arange(1 + x.size // 256) / track.rate
+    f0 = np.stack([f0_on_frames(t, hz, frame_times) for t, hz in track.f0.values()])
+    model, _ = load_umss(model_path)
+    m = np.asarray(masks(model, jnp.asarray(x), jnp.asarray(f0, jnp.float32)))  # [S, T, F]
+    spec = librosa.stft(x, n_fft=2048, hop_length=256).T  # [T, F]
+    # The chunk (8 s) runs past the 6 s input: STFT frames beyond its end, over the
+    # zero padding, still overlap its last n_fft samples there. Compare before them.
+    inner = slice(0, x.size - 2048)
+    for j, name in enumerate(track.f0):
+        ref = librosa.istft((m[j] * spec).T, hop_length=256, length=x.size)
+        np.testing.assert_allclose(est[name][0, inner], ref[inner], atol=2e-5)
+
+
 def test_stereo_44k_keeps_the_band_above_8k(model_path, rng):
     track = example()
     seconds = 3
