@@ -337,6 +337,46 @@ def _trim_log(path: Path, last_step: int) -> None:
     write_text(path, "".join(line + "\n" for line in kept))
 
 
+def training_cli(
+    argv: list[str] | None,
+    description: str,
+    config_help: str,
+    train: Callable[[str, str, bool], None],
+    check_export: Callable[[Path], Any] | None = None,
+) -> int:
+    """The command line shared by the train/*.py scripts: --config/--workdir [--resume] runs
+    `train(config, workdir, resume)`; --export WORKDIR --to PATH exports the run's latest
+    weights (then `check_export(path)`, e.g. a load). Errors: one line, exit code 2."""
+    import argparse
+    import sys
+
+    from gensep.errors import GensepError
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--config", help=config_help)
+    parser.add_argument("--workdir", help="run folder: checkpoints, card.json, metrics.jsonl")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --workdir")
+    parser.add_argument("--export", metavar="WORKDIR", help="export a run's latest checkpoint")
+    parser.add_argument("--to", help="with --export: the model path to write (.npz + .json)")
+    args = parser.parse_args(argv)
+    try:
+        if args.export:
+            from gensep.models.store import export_run
+
+            path = export_run(args.export, args.to)
+            if check_export is not None:
+                check_export(path)
+            print(f"wrote {path}")
+        elif args.config and args.workdir:
+            train(args.config, args.workdir, args.resume)
+        else:
+            parser.error("pass --config and --workdir (or --export WORKDIR --to PATH)")
+    except (GensepError, ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
 __all__ = [
     "TrainConfig",
     "TrainState",
@@ -348,4 +388,5 @@ __all__ = [
     "make_schedule",
     "make_train_step",
     "shard_batch",
+    "training_cli",
 ]

@@ -11,7 +11,6 @@ JAX_NUM_PROCESSES and JAX_PROCESS_ID set; each draws its shard of every global b
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -109,27 +108,9 @@ def train(config_path: str, workdir: str, resume: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", help="configs/umss_*.yaml")
-    parser.add_argument("--workdir", help="run folder: checkpoints, card.json, metrics.jsonl")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --workdir")
-    parser.add_argument("--export", metavar="WORKDIR", help="export a run's latest checkpoint")
-    parser.add_argument("--to", help="with --export: the model path to write (.npz + .json)")
-    args = parser.parse_args(argv)
-    try:
-        if args.export:
-            from gensep.models.store import export_run
+    from gensep.training import training_cli
 
-            path = export_run(args.export, args.to)
-            print(f"wrote {path}")
-        elif args.config and args.workdir:
-            train(args.config, args.workdir, args.resume)
-        else:
-            parser.error("pass --config and --workdir (or --export WORKDIR --to PATH)")
-    except (GensepError, ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return training_cli(argv, __doc__.split("\n\n")[0], "configs/umss_*.yaml", train)
 
 
 if __name__ == "__main__":

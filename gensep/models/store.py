@@ -3,7 +3,8 @@
 A training run keeps orbax checkpoints (optimiser state and all); what ships, or what a
 user passes as `--model`, is the parameters alone, flattened to "a/b/0/kernel" keys in one
 compressed npz, with the card (model config, training config, code version, metrics)
-beside it. `load_umss` rebuilds the model from the card, so a file is self-describing.
+beside it. `load_umss` and `load_masknet` rebuild the model from the card, so a file is
+self-describing.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def load_params(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
         if not file.is_file():
             raise CheckpointError(
                 f"{file}: no such model file — a model is <name>.npz + <name>.json "
-                "(train/umss.py --export writes both)"
+                "(train/umss.py or train/supervised.py --export writes both)"
             )
     try:
         with np.load(npz) as data:
@@ -88,13 +89,61 @@ def load_umss(path: str | Path):
     except KeyError as err:
         raise CheckpointError(f"{path}: the card has no config.model — not a UMSS model") from err
     model = UMSS(config, rngs=nnx.Rngs(0))
+    return _filled(model, params, path), card
+
+
+def load_masknet(path: str | Path):
+    """The supervised mask network saved at `path` (npz + json), parameters loaded.
+
+    Returns (model, card); the card's config.model is a `MaskNetConfig` (architecture,
+    STFT, sources, sizes). CheckpointError for a missing/unreadable file, a card that is
+    not a mask network's, or parameters that do not fit it.
+    """
+    from flax import nnx
+
+    from gensep.config import from_dict
+    from gensep.errors import ConfigError
+    from gensep.models.masknet import MaskNet, MaskNetConfig
+
+    params, card = load_params(path)
+    try:
+        config = from_dict(MaskNetConfig, card["config"]["model"], "card.config.model")
+    except (KeyError, TypeError) as err:
+        raise CheckpointError(f"{path}: the card has no config.model — not a mask network") from err
+    except ConfigError as err:
+        raise CheckpointError(
+            f"{path}: not a supervised mask network ({err}) — train/supervised.py --export "
+            "writes those"
+        ) from err
+    model = MaskNet(config, rngs=nnx.Rngs(0))
+    expected = flatten(nnx.to_pure_dict(nnx.state(model, nnx.Param)))
+    got = flatten(params)
+
+    def shape(tree, key):
+        return np.shape(tree[key]) if key in tree else "missing"
+
+    wrong = sorted(k for k in expected.keys() | got.keys() if shape(got, k) != shape(expected, k))
+    if wrong:
+        k = wrong[0]
+        raise CheckpointError(
+            f"{path}: parameters do not fit the card's {config.arch} model ({len(wrong)} "
+            f"mismatches; {k!r}: file {shape(got, k)}, model {shape(expected, k)}) — "
+            "re-export the model"
+        )
+    return _filled(model, params, path), card
+
+
+def _filled(model, params: dict[str, Any], path) -> Any:
+    """`model` with `params` loaded; CheckpointError if they do not fit it."""
+    from flax import nnx
+
     try:
         nnx.update(model, params)
     except (KeyError, ValueError, TypeError) as err:
         raise CheckpointError(
             f"{path}: parameters do not fit the card's model ({err}) — re-export the model"
         ) from err
-    return model, card
+    return model
 
 
 def export_run(workdir: str | Path, to: str | Path) -> Path:

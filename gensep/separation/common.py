@@ -78,3 +78,45 @@ def ratio_masks(powers: np.ndarray, eps: float = 1e-20) -> np.ndarray:
     total = powers.sum(axis=0, keepdims=True)
     silent = total <= eps
     return np.where(silent, 1.0 / powers.shape[0], powers / np.where(silent, 1.0, total))
+
+
+def map_masks(
+    masks: np.ndarray,
+    frame_s: float,
+    rate_m: int,
+    n_frames_in: int,
+    frame_s_in: float,
+    n_fft_in: int,
+    rate_in: int,
+) -> np.ndarray:
+    """Masks computed on a model's STFT grid, moved onto another rate's STFT grid.
+
+    Linear interpolation in time (frame t of a centred STFT sits at t * hop / rate s) and
+    in frequency (Hz), holding the model's top bin above its Nyquist frequency, then
+    renormalised to sum to 1 over the sources, so the masked estimates still add up to
+    the mixture. On the same grid (same rate, frames and bins) the masks come back as is.
+
+    Args:
+      masks: [S, ..., T_m, F_m] on the model grid, summing to 1 over axis 0.
+      frame_s, rate_m: The model grid's hop (s) and rate (Hz); F_m = n_fft_m / 2 + 1.
+      n_frames_in, frame_s_in, n_fft_in, rate_in: The target STFT's frame count, hop (s),
+        size (samples) and rate (Hz).
+
+    Returns:
+      [S, ..., n_frames_in, n_fft_in // 2 + 1].
+    """
+    n_frames_m, n_bins_m = masks.shape[-2:]
+    if (n_frames_m, n_bins_m) == (n_frames_in, n_fft_in // 2 + 1) and rate_m == rate_in:
+        return masks
+    t_in = np.arange(n_frames_in) * frame_s_in / frame_s  # positions on the model frames
+    f_in = np.arange(n_fft_in // 2 + 1) * rate_in / n_fft_in  # Hz
+    f_pos = np.minimum(f_in / (rate_m / 2) * (n_bins_m - 1), n_bins_m - 1)
+    t_lo = np.clip(np.floor(t_in).astype(int), 0, n_frames_m - 1)
+    t_hi = np.minimum(t_lo + 1, n_frames_m - 1)
+    wt = np.clip(t_in - t_lo, 0, 1)[:, None]
+    f_lo = np.floor(f_pos).astype(int)
+    f_hi = np.minimum(f_lo + 1, n_bins_m - 1)
+    wf = f_pos - f_lo
+    rows = masks[..., t_lo, :] * (1 - wt) + masks[..., t_hi, :] * wt  # [S, ..., T_in, F_m]
+    mapped = rows[..., f_lo] * (1 - wf) + rows[..., f_hi] * wf
+    return mapped / np.maximum(mapped.sum(axis=0, keepdims=True), 1e-12)

@@ -1,7 +1,9 @@
 """The method registry: every separator found by name, called with one signature.
 
 A method is a function `separate(mixture, sample_rate, **options) -> {source: audio}` in
-its own module. The table below names it, says where it lives (imported on first use, so
+its own module (or another named function there: the five supervised architectures share
+one module, each with an entry point that refuses a model of another architecture). The
+table below names it, says where it lives (imported on first use, so
 `import gensep.separation` stays cheap) and what it needs: oracle methods need the true
 sources (`references=`), F0-informed ones the F0 tracks (`f0=`), trained ones a model
 path (`model=`). `separate` checks the input and the output of every method, so a method
@@ -37,6 +39,7 @@ class Method:
         ("harmonic", "percussive")), or None when it returns the names it is given
         (the references', the F0s', or the model's).
       summary: One line for `gensep info` and reports.
+      function: The function's name in `module`.
     """
 
     name: str
@@ -45,9 +48,10 @@ class Method:
     needs: tuple[str, ...] = ()
     stems: tuple[str, ...] | None = None
     summary: str = ""
+    function: str = "separate"
 
     def load(self) -> Callable[..., dict[str, np.ndarray]]:
-        return importlib.import_module(self.module).separate
+        return getattr(importlib.import_module(self.module), self.function)
 
 
 _PKG = "gensep.separation"
@@ -115,6 +119,23 @@ METHODS: dict[str, Method] = {
             "learning-free",
             ("f0",),
             summary="soft harmonic comb per source from its F0 track",
+        ),
+        *(
+            Method(
+                name,
+                f"{_PKG}.supervised",
+                "supervised",
+                ("model",),
+                summary=f"softmax masks on the magnitude STFT from a trained {what}",
+                function=f"separate_{name}",
+            )
+            for name, what in (
+                ("blstm", "BLSTM (Open-Unmix-like)"),
+                ("unet", "U-Net (Spleeter-like)"),
+                ("cnn", "plain dilated CNN"),
+                ("transformer", "Transformer over frames"),
+                ("crnn", "CNN + BiGRU hybrid"),
+            )
         ),
     )
 }

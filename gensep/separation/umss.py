@@ -27,7 +27,7 @@ import soxr
 from gensep.audio import merge_chunks, split_chunks
 from gensep.data.track import f0_on_frames
 from gensep.errors import GensepError
-from gensep.separation.common import default_stft, istft, stft
+from gensep.separation.common import default_stft, istft, map_masks, stft
 from gensep.separation.f0_harmonic import check_f0
 
 SHIPPED = "umss_choir"  # gensep/models/weights/<SHIPPED>.npz + .json
@@ -124,7 +124,7 @@ def separate(
             masks = runner.masks(np.stack(mono), np.stack(f0_frames).astype(np.float32))
             for row, k in enumerate(idx):
                 spec = stft(pieces[:, k], n_fft_in, hop_in)  # [C, T_in, F_in]
-                mapped = _map_masks(
+                mapped = map_masks(
                     masks[row],
                     grid / rate_m,
                     rate_m,
@@ -146,25 +146,6 @@ def _to_model_rate(mono: np.ndarray, rate: int, rate_m: int, length: int) -> np.
     if rate != rate_m:
         mono = soxr.resample(mono, rate, rate_m, quality="HQ")
     return np.pad(mono, (0, max(0, length - mono.shape[-1])))[:length].astype(np.float32)
-
-
-def _map_masks(masks, frame_s, rate_m, n_frames_in, frame_s_in, n_fft_in, rate_in):
-    """Masks [S, T_m, F_m] on the model grid -> [S, n_frames_in, n_fft_in // 2 + 1]."""
-    _, n_frames_m, n_bins_m = masks.shape
-    if (n_frames_m, n_bins_m) == (n_frames_in, n_fft_in // 2 + 1) and rate_m == rate_in:
-        return masks
-    t_in = np.arange(n_frames_in) * frame_s_in / frame_s  # positions on the model frames
-    f_in = np.arange(n_fft_in // 2 + 1) * rate_in / n_fft_in  # Hz
-    f_pos = np.minimum(f_in / (rate_m / 2) * (n_bins_m - 1), n_bins_m - 1)
-    t_lo = np.clip(np.floor(t_in).astype(int), 0, n_frames_m - 1)
-    t_hi = np.minimum(t_lo + 1, n_frames_m - 1)
-    wt = np.clip(t_in - t_lo, 0, 1)[None, :, None]
-    f_lo = np.floor(f_pos).astype(int)
-    f_hi = np.minimum(f_lo + 1, n_bins_m - 1)
-    wf = (f_pos - f_lo)[None, None, :]
-    rows = masks[:, t_lo] * (1 - wt) + masks[:, t_hi] * wt  # [S, T_in, F_m]
-    mapped = rows[..., f_lo] * (1 - wf) + rows[..., f_hi] * wf
-    return mapped / np.maximum(mapped.sum(axis=0, keepdims=True), 1e-12)
 
 
 def _bar(progress: bool, seconds: float):

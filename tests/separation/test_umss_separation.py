@@ -16,7 +16,7 @@ from gensep.errors import CheckpointError
 from gensep.models.store import load_umss, save_model
 from gensep.models.umss import UMSS, UMSSConfig
 from gensep.separation import separate
-from gensep.separation.umss import _map_masks
+from gensep.separation.common import map_masks
 
 TINY = UMSSConfig(
     conv_channels=4, encoder_hidden=16, embedding=16, decoder_hidden=16, loss_fft_sizes=(512,)
@@ -107,8 +107,8 @@ def test_stereo_44k_keeps_the_band_above_8k(model_path, rng):
 
 def test_masks_on_the_model_grid_are_not_resampled(rng):
     masks = rng.random((3, 20, 1025)).astype(np.float32)
-    assert _map_masks(masks, 256 / 16000, 16000, 20, 256 / 16000, 2048, 16000) is masks
-    mapped = _map_masks(masks, 256 / 16000, 16000, 9, 1024 / 44100, 4096, 44100)
+    assert map_masks(masks, 256 / 16000, 16000, 20, 256 / 16000, 2048, 16000) is masks
+    mapped = map_masks(masks, 256 / 16000, 16000, 9, 1024 / 44100, 4096, 44100)
     assert mapped.shape == (3, 9, 2049)
     np.testing.assert_allclose(mapped.sum(axis=0), 1.0, rtol=1e-5)
 
