@@ -13,7 +13,7 @@ from gensep.dsp.lpc import (
     lsf_frequency_response,
     lsf_to_lpc,
 )
-from gensep.dsp.masks import apply_masks, ratio_masks
+from gensep.dsp.masks import apply_masks, ratio_masks, sum_over
 from gensep.dsp.spectral import istft, log_magnitude, magnitude, multi_resolution_stft_loss, stft
 from gensep.dsp.spectral_synth import (
     envelope_magnitudes,
@@ -60,6 +60,7 @@ __all__ = [
     "noise_magnitudes",
     "overlap_add",
     "ratio_masks",
+    "sum_over",
     "source_filter_magnitudes",
     "source_filter_synth",
     "stft",

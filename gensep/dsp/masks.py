@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import jax.numpy as jnp
+from jax import lax
+
+
+def sum_over(x: jnp.ndarray, axis: int, keepdims: bool = False) -> jnp.ndarray:
+    """Sum over a short, non-minor axis (the sources) as a chain of adds of its slices.
+
+    Equal to `jnp.sum(x, axis)` up to float rounding of the summation order. XLA's CPU
+    reduction over a non-minor axis is slow: measured 14 ms vs 1.9 ms for [2, 4, 501, 1025]
+    float32 summed over axis 1 on 2 cores.
+    """
+    parts = [lax.index_in_dim(x, i, axis, keepdims) for i in range(x.shape[axis])]
+    return functools.reduce(operator.add, parts)
 
 
 def ratio_masks(source_mags: jnp.ndarray, power: float = 1.0, eps: float = 1e-12) -> jnp.ndarray:
@@ -19,8 +34,10 @@ def ratio_masks(source_mags: jnp.ndarray, power: float = 1.0, eps: float = 1e-12
     Returns:
       Masks in [0, 1], same shape as `source_mags`, summing to 1 over the sources axis.
     """
+    if isinstance(power, (int, float)) and float(power).is_integer():
+        power = int(power)  # x ** 2 as a product, not exp(2 log x)
     powered = jnp.maximum(source_mags, 0.0) ** power
-    total = jnp.sum(powered, axis=-3, keepdims=True)
+    total = sum_over(powered, powered.ndim - 3, keepdims=True)
     silent = total <= eps
     n_sources = source_mags.shape[-3]
     safe_total = jnp.where(silent, 1.0, total)

@@ -235,7 +235,7 @@ def umss_loss(
     sources = loss_magnitudes(c, controls, f0_hz)
     for n_fft, source_mags in zip(c.loss_fft_sizes, sources, strict=True):
         target = dsp.magnitude(dsp.stft(mixture, n_fft, c.hop))  # [B, T, F]
-        pred = jnp.sum(source_mags, axis=1)  # [B, T, F]
+        pred = dsp.sum_over(source_mags, 1)  # [B, T, F]
         term = c.lin_weight * jnp.mean(jnp.abs(pred - target)) + c.log_weight * jnp.mean(
             jnp.abs(jnp.log(pred + c.log_eps) - jnp.log(target + c.log_eps))
         )

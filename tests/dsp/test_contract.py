@@ -112,6 +112,7 @@ CASES = {
         LSF,
     ),
     "ratio_masks": (dsp.ratio_masks, _arr(3, 5, 7, low=0)),
+    "sum_over": (lambda x: dsp.sum_over(x, 1), _arr(2, 3, 5, 7)),
     "apply_masks": (
         lambda m: dsp.apply_masks(jnp.ones((5, 7), jnp.complex64), m),
         _arr(3, 5, 7, low=0),

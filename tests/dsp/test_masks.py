@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gensep.dsp import apply_masks, ratio_masks
+from gensep.dsp import apply_masks, ratio_masks, sum_over
 
 
 @pytest.mark.parametrize(
@@ -28,3 +28,11 @@ def test_apply_masks_recovers_sources_with_oracle_masks(rng):
     mix = sources.sum(0)
     est = np.asarray(apply_masks(jnp.asarray(mix, jnp.complex64), ratio_masks(jnp.asarray(mags))))
     np.testing.assert_allclose(est, sources, atol=1e-5)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_sum_over_equals_numpy_sum(rng, axis):
+    x = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(sum_over(jnp.asarray(x), axis)), x.sum(axis), rtol=1e-6)
+    kept = np.asarray(sum_over(jnp.asarray(x), axis, keepdims=True))
+    np.testing.assert_allclose(kept, x.sum(axis, keepdims=True), rtol=1e-6)
