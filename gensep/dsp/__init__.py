@@ -60,9 +60,9 @@ __all__ = [
     "noise_magnitudes",
     "overlap_add",
     "ratio_masks",
-    "sum_over",
     "source_filter_magnitudes",
     "source_filter_synth",
     "stft",
+    "sum_over",
     "upsample_linear",
 ]
