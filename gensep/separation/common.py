@@ -12,6 +12,8 @@ import math
 import librosa
 import numpy as np
 
+from gensep.errors import GensepError
+
 # The fixed STFT of the oracle ceilings (issue: the ceiling must not move with model
 # choices): 128 ms / 16 ms at 16 kHz, 93 ms / 23 ms at 44.1 kHz.
 STFT_BY_RATE = {16000: (2048, 256), 44100: (4096, 1024), 48000: (4096, 1024)}
@@ -120,3 +122,30 @@ def map_masks(
     rows = masks[..., t_lo, :] * (1 - wt) + masks[..., t_hi, :] * wt  # [S, ..., T_in, F_m]
     mapped = rows[..., f_lo] * (1 - wf) + rows[..., f_hi] * wf
     return mapped / np.maximum(mapped.sum(axis=0, keepdims=True), 1e-12)
+
+
+def chunk_grid(
+    chunk_seconds: float, overlap_seconds: float, rate_m: int, grid: int, sample_rate: int
+) -> tuple[int, int, int, int]:
+    """Chunk and overlap of a chunked model, rounded down to whole model frames.
+
+    Args:
+      chunk_seconds, overlap_seconds: What the caller asked for.
+      rate_m, grid: The model's rate (Hz) and frame grid (samples at rate_m).
+      sample_rate: The input's rate (Hz).
+
+    Returns:
+      (chunk_m, overlap_m) in model samples and (chunk_in, overlap_in) in input samples.
+
+    Raises:
+      GensepError: Unless 0 < overlap < chunk once both are on the grid.
+    """
+    chunk_m = round(chunk_seconds * rate_m) // grid * grid
+    overlap_m = round(overlap_seconds * rate_m) // grid * grid
+    if not 0 < overlap_m < chunk_m:
+        raise GensepError(
+            f"need 0 < overlap_seconds < chunk_seconds with both at least one model frame "
+            f"({grid / rate_m * 1000:.0f} ms), got {overlap_seconds}, {chunk_seconds}"
+        )
+    scale = sample_rate / rate_m
+    return chunk_m, overlap_m, round(chunk_m * scale), round(overlap_m * scale)

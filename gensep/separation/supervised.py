@@ -29,7 +29,7 @@ import soxr
 
 from gensep.audio import merge_chunks, split_chunks
 from gensep.errors import GensepError
-from gensep.separation.common import default_stft, istft, map_masks, stft
+from gensep.separation.common import chunk_grid, default_stft, istft, map_masks, stft
 
 ARCHS = ("blstm", "unet", "cnn", "transformer", "crnn")
 
@@ -84,17 +84,11 @@ def separate(
         )
     chosen = _chosen_sources(runner.sources, names, n_sources, model)
     rate_m, hop_m = runner.rate, runner.hop
-    chunk_m = round(chunk_seconds * rate_m) // hop_m * hop_m
-    overlap_m = round(overlap_seconds * rate_m) // hop_m * hop_m
-    if not 0 < overlap_m < chunk_m:
-        raise GensepError(
-            f"need 0 < overlap_seconds < chunk_seconds with both at least one model hop "
-            f"({hop_m / rate_m * 1000:.0f} ms), got {overlap_seconds}, {chunk_seconds}"
-        )
+    chunk_m, _, chunk_in, overlap_in = chunk_grid(
+        chunk_seconds, overlap_seconds, rate_m, hop_m, sample_rate
+    )
     if batch_rows < 1:
         raise GensepError(f"batch_rows {batch_rows!r} must be >= 1")
-    chunk_in = round(chunk_m * sample_rate / rate_m)
-    overlap_in = round(overlap_m * sample_rate / rate_m)
     pieces = split_chunks(mixture, chunk_in, overlap_in)  # [C, K, chunk_in]
     n_channels, n_chunks = pieces.shape[:2]
     rows = [(c, k) for k in range(n_chunks) for c in range(n_channels)]

@@ -27,7 +27,7 @@ import soxr
 from gensep.audio import merge_chunks, split_chunks
 from gensep.data.track import f0_on_frames
 from gensep.errors import GensepError
-from gensep.separation.common import default_stft, istft, map_masks, stft
+from gensep.separation.common import chunk_grid, default_stft, istft, map_masks, stft
 from gensep.separation.f0_harmonic import check_f0
 
 SHIPPED = "umss_choir"  # gensep/models/weights/<SHIPPED>.npz + .json
@@ -79,14 +79,9 @@ def separate(
     tracks = check_f0(f0)
     runner = _runner(str(model or default_model_path()), mask_n_fft, mask_hop, float(mask_power))
     rate_m, grid = runner.rate, runner.mask_hop
-    chunk_m = round(chunk_seconds * rate_m) // grid * grid
-    overlap_m = round(overlap_seconds * rate_m) // grid * grid
-    if not 0 < overlap_m < chunk_m:
-        raise GensepError(
-            f"need 0 < overlap_seconds < chunk_seconds, got {overlap_seconds}, {chunk_seconds}"
-        )
-    chunk_in = round(chunk_m * sample_rate / rate_m)
-    overlap_in = round(overlap_m * sample_rate / rate_m)
+    chunk_m, _, chunk_in, overlap_in = chunk_grid(
+        chunk_seconds, overlap_seconds, rate_m, grid, sample_rate
+    )
     pieces = split_chunks(mixture, chunk_in, overlap_in)  # [C, K, chunk_in]
     n_chunks = pieces.shape[1]
     n_fft_in, hop_in = (mask_n_fft, grid) if sample_rate == rate_m else default_stft(sample_rate)
