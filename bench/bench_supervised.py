@@ -55,18 +55,15 @@ def train_step_seconds(config, repeats: int, batch: int = 16, seconds: float = 2
     from gensep.models.masknet import MaskNet, masknet_loss
     from gensep.training import (
         TrainConfig,
-        init_train_state,
         make_mesh,
-        make_optimizer,
-        make_train_step,
         shard_batch,
+        train_step_for,
     )
 
     cfg = TrainConfig(steps=1000, batch_size=batch, learning_rate=1e-3)
     mesh = make_mesh(jax.devices()[:1])
     model = MaskNet(config, rngs=nnx.Rngs(0))
-    graphdef, state = init_train_state(model, make_optimizer(cfg), 0, mesh)
-    step = make_train_step(graphdef, masknet_loss, make_optimizer(cfg))
+    _, state, step = train_step_for(model, masknet_loss, cfg, mesh)
     rng = np.random.default_rng(0)
     n = round(seconds * config.sample_rate)
     sources = rng.normal(0, 0.1, (batch, len(config.sources), 1, n)).astype(np.float32)

@@ -62,11 +62,9 @@ def run(argv: list[str] | None, tmp: Path) -> int:
     from gensep.models.umss import UMSS, umss_loss
     from gensep.training import (
         fit,
-        init_train_state,
         make_mesh,
-        make_optimizer,
-        make_train_step,
         shard_batch,
+        train_step_for,
     )
 
     cfg = load_config(args.config, UMSSRunConfig)
@@ -91,9 +89,7 @@ def run(argv: list[str] | None, tmp: Path) -> int:
     wait = float(np.mean([r["data_wait_fraction"] for r in timed]))
 
     mesh = make_mesh()
-    optimizer = make_optimizer(train_cfg)
-    graphdef, state = init_train_state(UMSS(cfg.model, rngs=nnx.Rngs(0)), optimizer, 0, mesh)
-    step = make_train_step(graphdef, umss_loss, optimizer)
+    _, state, step = train_step_for(UMSS(cfg.model, rngs=nnx.Rngs(0)), umss_loss, train_cfg, mesh)
     batch = shard_batch(mesh, next(iter(batches(cfg, tracks))))
     state, metrics = step(state, batch)
     jax.block_until_ready(metrics)

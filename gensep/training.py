@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -186,6 +187,16 @@ def make_train_step(
     return jax.jit(step, donate_argnums=0)
 
 
+def train_step_for(
+    model: nnx.Module, loss_fn: LossFn, cfg: TrainConfig, mesh: Mesh
+) -> tuple[nnx.GraphDef, TrainState, Callable[[TrainState, Batch], tuple[TrainState, Any]]]:
+    """`(graphdef, state, step)` for `model` under `cfg`'s optimizer: what `fit` runs, without
+    its loop (benchmarks and tests drive the step themselves)."""
+    optimizer = make_optimizer(cfg)
+    graphdef, state = init_train_state(model, optimizer, cfg.seed, mesh)
+    return graphdef, state, make_train_step(graphdef, loss_fn, optimizer)
+
+
 def _stopped(step: int, metrics: dict[str, float], ckpt: Checkpoints) -> TrainingError:
     last = ckpt.latest_step()
     where = f"step {last} in {ckpt.step_dir(last)}" if last is not None else "none saved yet"
@@ -231,9 +242,8 @@ def fit(
     workdir = Path(workdir)
     mesh = mesh or make_mesh()
     lead = jax.process_index() == 0
-    optimizer, schedule = make_optimizer(cfg), make_schedule(cfg)
-    graphdef, state = init_train_state(model, optimizer, cfg.seed, mesh)
-    step_fn = make_train_step(graphdef, loss_fn, optimizer)
+    schedule = make_schedule(cfg)
+    graphdef, state, step_fn = train_step_for(model, loss_fn, cfg, mesh)
     ckpt = Checkpoints(workdir, cfg.keep_checkpoints)
     log_path = workdir / "metrics.jsonl"
     start = 0
@@ -344,9 +354,12 @@ def training_cli(
     train: Callable[[str, str, bool], None],
     check_export: Callable[[Path], Any] | None = None,
 ) -> int:
-    """The command line shared by the train/*.py scripts: --config/--workdir [--resume] runs
-    `train(config, workdir, resume)`; --export WORKDIR --to PATH exports the run's latest
-    weights (then `check_export(path)`, e.g. a load). Errors: one line, exit code 2."""
+    """The command line shared by the train/*.py scripts.
+
+    --config/--workdir [--resume] runs `train(config, workdir, resume)`, after joining the
+    other hosts when JAX_COORDINATOR_ADDRESS is set and refusing to start over an existing
+    run without --resume. --export WORKDIR --to PATH exports the run's latest weights (then
+    `check_export(path)`, e.g. a load). Errors: one line, exit code 2."""
     import argparse
     import sys
 
@@ -368,6 +381,12 @@ def training_cli(
                 check_export(path)
             print(f"wrote {path}")
         elif args.config and args.workdir:
+            if "JAX_COORDINATOR_ADDRESS" in os.environ:  # one process per host
+                jax.distributed.initialize()
+            if not args.resume and Path(args.workdir, "checkpoints").exists():
+                raise GensepError(
+                    f"{args.workdir} holds a run: pass --resume to continue it, or a new workdir"
+                )
             train(args.config, args.workdir, args.resume)
         else:
             parser.error("pass --config and --workdir (or --export WORKDIR --to PATH)")
@@ -388,5 +407,6 @@ __all__ = [
     "make_schedule",
     "make_train_step",
     "shard_batch",
+    "train_step_for",
     "training_cli",
 ]

@@ -20,12 +20,10 @@ JAX_PROCESS_ID set; each draws its shard of every global batch.
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 from pathlib import Path
 
 from gensep.config import load_config, save_config, to_dict
-from gensep.errors import GensepError
 from gensep.models.masknet import MaskNetConfig
 from gensep.training import TrainConfig
 
@@ -84,39 +82,15 @@ def make_sampler(cfg: SupervisedRunConfig, tracks: list, num_shards: int = 1, sh
     )
 
 
-class AudioOnly:
-    """The sampler's batches without its bookkeeping arrays (track indices, starts, gains),
-    which the loss does not read; state_dict / load_state_dict pass through for resuming."""
-
-    def __init__(self, sampler):
-        self.sampler = sampler
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        batch = next(self.sampler)
-        return {"mixture": batch["mixture"], "sources": batch["sources"]}
-
-    def state_dict(self):
-        return self.sampler.state_dict()
-
-    def load_state_dict(self, state):
-        self.sampler.load_state_dict(state)
-
-
 def train(config_path: str, workdir: str, resume: bool) -> None:
     import jax
     from flax import nnx
 
+    from gensep.data.sampler import KeepKeys
     from gensep.models.masknet import MaskNet, masknet_loss, param_count
     from gensep.training import fit
 
-    if "JAX_COORDINATOR_ADDRESS" in os.environ:
-        jax.distributed.initialize()
     cfg = load_config(config_path, SupervisedRunConfig)
-    if not resume and Path(workdir, "checkpoints").exists():
-        raise GensepError(f"{workdir} holds a run: pass --resume to continue it, or a new workdir")
     tracks = load_tracks(cfg)
     minutes = sum(t.seconds for t in tracks) / 60
     print(f"{len(tracks)} tracks ({minutes:.1f} min) from {cfg.data.root}/{cfg.data.split}")
@@ -127,7 +101,7 @@ def train(config_path: str, workdir: str, resume: bool) -> None:
     fit(
         model,
         masknet_loss,
-        AudioOnly(sampler),
+        KeepKeys(sampler, ("mixture", "sources")),
         cfg.train,
         workdir,
         config=to_dict(cfg),

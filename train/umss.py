@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
 
 from gensep.config import load_config, save_config, to_dict
-from gensep.errors import GensepError
 from gensep.models.umss import UMSSConfig
 from gensep.training import TrainConfig
 
@@ -88,11 +86,7 @@ def train(config_path: str, workdir: str, resume: bool) -> None:
     from gensep.models.umss import UMSS, umss_loss
     from gensep.training import fit
 
-    if "JAX_COORDINATOR_ADDRESS" in os.environ:
-        jax.distributed.initialize()
     cfg = load_config(config_path, UMSSRunConfig)
-    if not resume and Path(workdir, "checkpoints").exists():
-        raise GensepError(f"{workdir} holds a run: pass --resume to continue it, or a new workdir")
     rate = cfg.model.sample_rate
     tracks = load_mixtures(
         cfg.data.root, cfg.data.split, cfg.data.sources, rate, cfg.data.max_tracks

@@ -282,6 +282,28 @@ class ExcerptSampler:
         }
 
 
+class KeepKeys:
+    """A sampler's batches with only `keys` (dropping what the loss does not read: track
+    indices, starts, gains); state_dict / load_state_dict pass through for resuming."""
+
+    def __init__(self, sampler: Any, keys: Sequence[str]):
+        self.sampler = sampler
+        self.keys = tuple(keys)
+
+    def __iter__(self) -> KeepKeys:
+        return self
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        batch = next(self.sampler)
+        return {key: batch[key] for key in self.keys}
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.sampler.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.sampler.load_state_dict(state)
+
+
 def _check_tracks(tracks: Sequence[Track]) -> tuple[int, int]:
     """(rate, channels) shared by all tracks, else an AudioError naming the odd one."""
     if not tracks:
@@ -307,4 +329,4 @@ def _peak(audio: np.ndarray) -> float:
     return max(float(audio.max()), -float(audio.min())) if audio.size else 0.0
 
 
-__all__ = ["MODES", "ExcerptSampler"]
+__all__ = ["MODES", "ExcerptSampler", "KeepKeys"]

@@ -11,7 +11,7 @@ from flax import nnx
 
 from gensep.config import to_dict
 from gensep.data.example import example
-from gensep.data.sampler import ExcerptSampler
+from gensep.data.sampler import ExcerptSampler, KeepKeys
 from gensep.errors import CheckpointError, ConfigError
 from gensep.metrics import si_sdr
 from gensep.models.masknet import (
@@ -28,11 +28,9 @@ from gensep.models.supervised import ARCHS
 from gensep.training import (
     TrainConfig,
     fit,
-    init_train_state,
     make_mesh,
-    make_optimizer,
-    make_train_step,
     shard_batch,
+    train_step_for,
 )
 
 SR = 8000
@@ -75,9 +73,8 @@ def test_one_training_step_changes_the_weights_and_stays_finite(arch):
     cfg = TrainConfig(steps=1, batch_size=2, learning_rate=1e-2)
     model = MaskNet(tiny(arch), rngs=nnx.Rngs(0))
     mesh = make_mesh(jax.devices()[:1])
-    graphdef, state = init_train_state(model, make_optimizer(cfg), 0, mesh)
+    _, state, step = train_step_for(model, masknet_loss, cfg, mesh)
     before = jax.tree.map(np.asarray, state.params)
-    step = make_train_step(graphdef, masknet_loss, make_optimizer(cfg))
     state, metrics = step(state, shard_batch(mesh, remix_batch(channels=2)))  # stereo rows
     assert np.isfinite(float(metrics["loss"])) and float(metrics["grad_norm"]) > 0
     assert set(metrics) == {"loss", "grad_norm", "l1_a", "l1_b", "l1_c"}
@@ -162,18 +159,6 @@ def test_load_refuses_other_models_and_misfit_parameters(tmp_path):
         load_masknet(tmp_path / "absent")
 
 
-class _AudioOnly:
-    def __init__(self, sampler):
-        self.sampler = sampler
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        batch = next(self.sampler)
-        return {"mixture": batch["mixture"], "sources": batch["sources"]}
-
-
 @pytest.mark.slow
 def test_blstm_learns_to_beat_the_mixture_floor_on_one_chorale(tmp_path):
     """A small BLSTM (the fastest architecture per step) trained 200 steps on remixes of
@@ -192,9 +177,8 @@ def test_blstm_learns_to_beat_the_mixture_floor_on_one_chorale(tmp_path):
         steps=200, batch_size=8, learning_rate=3e-3, warmup_steps=20, checkpoint_every=10**6
     )
     model = MaskNet(cfg, rngs=nnx.Rngs(0))
-    model, _ = fit(
-        model, masknet_loss, _AudioOnly(sampler), train, tmp_path / "run", progress=False
-    )
+    data = KeepKeys(sampler, ("mixture", "sources"))
+    model, _ = fit(model, masknet_loss, data, train, tmp_path / "run", progress=False)
     params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
     save_model(tmp_path / "blstm", params, {"config": {"model": to_dict(cfg)}})
     est = separate(track.mixture, track.rate, "blstm", model=tmp_path / "blstm")

@@ -136,9 +136,7 @@ def run_devices() -> None:
     out = {}
     for n in (1, 2):
         mesh = tr.make_mesh(jax.devices()[:n])
-        optimizer = tr.make_optimizer(cfg)
-        graphdef, state = tr.init_train_state(make_model(), optimizer, cfg.seed, mesh)
-        step = tr.make_train_step(graphdef, loss_fn, optimizer)
+        _, state, step = tr.train_step_for(make_model(), loss_fn, cfg, mesh)
         # Two steps: the first has learning rate 0 (warmup starts at 0).
         for _ in range(2):
             state, metrics = step(state, tr.shard_batch(mesh, batch))
