@@ -65,7 +65,7 @@ def test_train_resume_export_and_separate(tmp_path, capsys):
 )
 def test_shipped_configs_load_and_name_the_dataset_sources(path):
     cfg = load_config(path, train_sup.SupervisedRunConfig)
-    arch, data = path.stem.split("_")[1:]
+    arch, data = path.stem.split("_")[1:3]  # sup_<arch>_<data>[_n<tracks>]
     assert cfg.model.arch == arch and cfg.data.root == f"data/{data}"
     expected = {
         "choir": ("soprano", "alto", "tenor", "bass"),
