@@ -66,7 +66,14 @@ def get_parser() -> argparse.ArgumentParser:
     sep.add_argument(
         "--score",
         metavar="SCORE",
-        help="instead of --f0: a MIDI/MusicXML score the recording follows, one source per part",
+        help="instead of --f0: a MIDI/MusicXML score of the piece (aligned to the recording), "
+        "one source per part",
+    )
+    sep.add_argument(
+        "--f0-method",
+        choices=("score", "salience", "neural", "file"),
+        help="where the F0s come from (default: file with --f0, score with --score, else "
+        "neural when its model is installed, salience otherwise)",
     )
     sep.add_argument("--model", help="a trained model (<name>.npz + .json); default: shipped")
     sep.add_argument("--out", default="separated", help="output folder")
@@ -76,7 +83,15 @@ def get_parser() -> argparse.ArgumentParser:
 def _separate(args: argparse.Namespace) -> None:
     from gensep.separation.files import separate_file
 
-    separate_file(args.file, args.out, args.method, args.f0, args.model, score=args.score)
+    separate_file(
+        args.file,
+        args.out,
+        args.method,
+        args.f0,
+        args.model,
+        score=args.score,
+        f0_method=args.f0_method,
+    )
 
 
 def _render(args: argparse.Namespace) -> None:

@@ -17,6 +17,7 @@ neural estimator when its model is installed, salience otherwise.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -25,21 +26,21 @@ from gensep.data.track import F0Track
 from gensep.errors import GensepError
 
 F0_METHODS = ("score", "salience", "neural", "file")
+NEURAL_MODEL = "f0_choir"  # gensep/models/weights/<NEURAL_MODEL>.npz + .json, once shipped
 VOICES = ("soprano", "alto", "tenor", "bass")
 
 
 def default_f0_method() -> str:
     """ "neural" when the shipped F0 model is installed, else "salience"."""
-    from gensep.f0.neural import default_f0_model_path
-
-    return "neural" if default_f0_model_path().with_suffix(".npz").is_file() else "salience"
+    weights = resources.files("gensep.models") / "weights" / f"{NEURAL_MODEL}.npz"
+    return "neural" if Path(str(weights)).is_file() else "salience"
 
 
 def estimate_f0(
     mixture: np.ndarray,
     sample_rate: int,
     method: str,
-    names: Sequence[str] = VOICES,
+    names: Sequence[str] | None = None,
     score: str | Path | None = None,
     model: str | Path | None = None,
 ) -> dict[str, F0Track]:
@@ -49,12 +50,15 @@ def estimate_f0(
       mixture: [channels, samples] or [samples]; channels are averaged.
       sample_rate: Its rate (Hz).
       method: "score", "salience" or "neural".
-      names: The voices' names from highest to lowest (salience, neural: one track each).
+      names: The voices' names from highest to lowest: one track each (None: soprano, alto,
+        tenor, bass). With "score", None keeps the score's part names; given names
+        rename the parts from the highest mean pitch down (as many names as parts).
       score: The score file (method "score").
       model: A neural F0 model path (method "neural"; None: the shipped one).
 
     Raises:
-      GensepError: an unknown method, "score" without a score, "file" (not estimable).
+      GensepError: an unknown method, "score" without a score, "file" (not estimable), or
+        names that do not match the score's part count.
       ScoreError: a score that cannot be read, or that does not match the recording.
     """
     mono = np.asarray(mixture, np.float32)
@@ -66,7 +70,8 @@ def estimate_f0(
         from gensep.f0.score import from_score
 
         tracks, _ = align_score(from_score(score), mono, sample_rate)
-        return tracks
+        return tracks if names is None else _renamed(tracks, list(names), score)
+    names = list(VOICES if names is None else names)
     if method == "salience":
         from gensep.f0.salience import salience_f0
 
@@ -80,6 +85,22 @@ def estimate_f0(
     else:
         raise GensepError(f"unknown F0 method {method!r}; known: {', '.join(F0_METHODS)}")
     return dict(zip(names, found, strict=True))
+
+
+def _renamed(tracks: dict[str, F0Track], names: list[str], score: str | Path) -> dict[str, F0Track]:
+    """The score's parts renamed `names[0], names[1], ...` from the highest mean pitch down."""
+    if len(names) != len(tracks):
+        raise GensepError(
+            f"{score}: {len(tracks)} parts ({', '.join(tracks)}) but {len(names)} sources "
+            f"asked for ({', '.join(names)})"
+        )
+
+    def mean_log_pitch(track: F0Track) -> float:
+        hz = track[1][track[1] > 0]
+        return float(np.mean(np.log2(hz))) if hz.size else -np.inf
+
+    order = sorted(tracks, key=lambda part: -mean_log_pitch(tracks[part]))
+    return {name: tracks[part] for name, part in zip(names, order, strict=True)}
 
 
 __all__ = ["F0_METHODS", "VOICES", "default_f0_method", "estimate_f0"]

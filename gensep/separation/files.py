@@ -50,25 +50,33 @@ def read_f0_files(
     return tracks
 
 
-def read_score_f0(path: str | Path, seconds: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{part: (times, hz)} of a MIDI/MusicXML score whose timing the recording follows.
+def _f0_options(spec, f0_files, score, f0_method, seconds: float, log) -> dict:
+    """The registry options that give an F0-informed method its F0s (see separate_file)."""
+    from gensep.f0.estimate import F0_METHODS, default_f0_method
 
-    Raises:
-      GensepError: an unreadable score, or one whose last note ends more than F0_SLACK_S
-        before or after the audio (another piece, or a performance in its own tempo).
-    """
-    from gensep.f0.score import from_score
-
-    tracks = from_score(path)
-    hop = next(iter(tracks.values()))[0][1]
-    end = max(float(t[np.flatnonzero(hz)[-1]]) + hop for t, hz in tracks.values() if hz.any())
-    if abs(end - seconds) > F0_SLACK_S:
-        raise GensepError(
-            f"{path}: the score's last note ends at {end:.2f} s but the audio lasts "
-            f"{seconds:.2f} s — --score needs a recording that follows the score's timing; "
-            "otherwise pass F0 files (--f0)"
-        )
-    return tracks
+    if "f0" not in spec.needs:
+        if f0_files or score is not None or f0_method is not None:
+            raise GensepError(f"method {spec.name!r} takes no F0 (--f0, --score, --f0-method)")
+        return {}
+    if f0_files and score is not None:
+        raise GensepError("pass either --f0 files or --score, not both")
+    if f0_method is None:
+        f0_method = "file" if f0_files else "score" if score is not None else default_f0_method()
+    if f0_method not in F0_METHODS:
+        raise GensepError(f"unknown F0 method {f0_method!r}; known: {', '.join(F0_METHODS)}")
+    if f0_method == "file":
+        if not f0_files:
+            raise GensepError(
+                "--f0-method file needs the F0 of every source: pass --f0 soprano.f0.csv "
+                "alto.f0.csv ... (or name=path.csv)"
+            )
+        return {"f0": read_f0_files(f0_files, seconds)}
+    if f0_files:
+        raise GensepError(f"--f0 files go with --f0-method file, not {f0_method}")
+    if (f0_method == "score") != (score is not None):
+        raise GensepError("--score FILE goes with --f0-method score (and that method needs it)")
+    log(f"F0: {f0_method}" + (f" ({score}, aligned to the recording)" if score else ""))
+    return {"f0_method": f0_method, "score": score}
 
 
 def separate_file(
@@ -79,16 +87,21 @@ def separate_file(
     model: str | Path | None = None,
     log=print,
     score: str | Path | None = None,
+    f0_method: str | None = None,
 ) -> dict[str, Path]:
     """Separate `path` into `<out_dir>/<source>.wav` + `residual.wav`; returns the paths.
 
-    F0-informed methods take the sources' F0 from `f0_files` (one CSV per source) or from a
-    `score` (MIDI or MusicXML, one source per part, in the score's own timing).
+    F0-informed methods take the sources' F0 by `f0_method` (`gensep.f0.F0_METHODS`):
+    "file" reads `f0_files` (one CSV per source), "score" aligns a `score` (MIDI or
+    MusicXML, one source per part) to the recording, "salience" and "neural" estimate four
+    voices (soprano, alto, tenor, bass) from the mixture. None picks "file" when F0 files
+    are given, "score" when a score is, and `default_f0_method()` otherwise.
 
     Raises:
       AudioError: unreadable, empty, NaN, too short, silent, or not mono/stereo input.
-      GensepError: a method needing F0 without F0 files or score, both given, or a bad F0
-        file or score.
+      GensepError: an F0 method without what it reads (files, a score), F0 files and a
+        score at once, a bad F0 file, or F0 options for a method that takes no F0.
+      ScoreError: an unreadable score, or one that does not match the recording.
     """
     path, out_dir = Path(path), Path(out_dir)
     spec = get_method(method)
@@ -108,19 +121,7 @@ def separate_file(
         )
     if not np.any(mixture):
         raise AudioError(f"{path}: silent (all samples zero): nothing to separate")
-    options: dict = {}
-    if "f0" in spec.needs:
-        if f0_files and score is not None:
-            raise GensepError("pass either --f0 files or --score, not both")
-        if score is not None:
-            options["f0"] = read_score_f0(score, seconds)
-        elif not f0_files:
-            raise GensepError(
-                f"method {method!r} needs the F0 of every source: pass --f0 soprano.f0.csv "
-                "alto.f0.csv ... (or name=path.csv), or --score FILE.mid|.musicxml"
-            )
-        else:
-            options["f0"] = read_f0_files(f0_files, seconds)
+    options = _f0_options(spec, f0_files, score, f0_method, seconds, log)
     if model is not None:
         options["model"] = model
     if method == "umss":

@@ -166,7 +166,10 @@ def separate(
       method: A registered name (`list_methods()`).
       **options: Passed to the method: `references={source: [channels, samples]}` for
         oracles, `f0={source: (times_s, hz)}` for F0-informed methods, `model=PATH` for
-        trained ones, and the method's own settings.
+        trained ones, and the method's own settings. F0-informed methods also take
+        `f0_method="score"|"salience"|"neural"` (with `score=FILE`, `f0_model=PATH`): the
+        F0s are then estimated from the mixture (`gensep.f0.estimate_f0`), and a given
+        `f0` only names the voices, highest first.
 
     Returns:
       {source: float32 [channels, samples]}, the input's channel count, length and rate.
@@ -178,6 +181,23 @@ def separate(
     """
     spec = get_method(method)
     mixture = check_mixture(mixture, sample_rate)
+    f0_method = options.pop("f0_method", None)
+    score, f0_model = options.pop("score", None), options.pop("f0_model", None)
+    if f0_method not in (None, "file"):
+        if "f0" not in spec.needs:
+            raise GensepError(f"method {method!r} takes no F0, so no f0_method={f0_method!r}")
+        from gensep.f0.estimate import estimate_f0
+
+        # Given F0s (a dataset's truth) only lend their names, highest voice first.
+        given = options.get("f0")
+        options["f0"] = estimate_f0(
+            mixture,
+            sample_rate,
+            f0_method,
+            names=list(given) if given else None,
+            score=score,
+            model=f0_model,
+        )
     missing = [need for need in spec.needs if options.get(need) is None]
     if missing:
         raise GensepError(

@@ -152,3 +152,34 @@ def test_learns_to_separate_one_mixture():
     floor = si_sdr(np.stack([mixture / 2] * 2), stems)
     # Measured: ~22 dB for both voices against a floor of ~0 dB.
     assert np.all(ours > floor + 10.0), (ours, floor)
+
+
+def test_refine_f0_pulls_detuned_f0s_back_to_the_truth():
+    """The shipped model, frozen; the bundled chorale's true F0s detuned by ±35 cents
+    (opposite signs for neighbouring voices): 30 refinement steps must bring the median
+    error under a third of that (measured: about 5 cents). A refinement whose gradient
+    does not reach the F0, or pushes it the wrong way, stays at 35 or grows."""
+    from gensep.data.example import example
+    from gensep.data.track import f0_on_frames
+    from gensep.models.store import load_umss
+    from gensep.models.umss import refine_f0
+    from gensep.separation.umss import default_model_path
+
+    track = example()
+    model, _ = load_umss(default_model_path())
+    c = model.config
+    n = track.mixture.shape[-1] // c.hop * c.hop
+    times = np.arange(1 + n // c.hop) * c.hop / c.sample_rate
+    true = np.stack([f0_on_frames(*track.f0[k], times) for k in track.f0])[None]  # [1, S, T]
+    detune = np.array([35.0, -35.0, 35.0, -35.0])[None, :, None]
+    given = np.where(true > 0, true * 2 ** (detune / 1200), 0).astype(np.float32)
+    graphdef, params = nnx.split(model)
+    refined = jax.jit(lambda p, m, f: refine_f0(nnx.merge(graphdef, p), m, f, 30))(
+        params, track.mixture[:, :n], given
+    )
+    refined = np.asarray(refined)
+    voiced = true > 0
+    assert np.array_equal(refined > 0, voiced)  # voicing untouched
+    cents = np.abs(1200 * np.log2(refined[voiced] / true[voiced]))
+    assert np.median(cents) < 35.0 / 3, np.median(cents)
+    assert np.max(np.abs(1200 * np.log2(refined[voiced] / given[voiced]))) <= 50.0 + 1e-3

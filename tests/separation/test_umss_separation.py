@@ -12,7 +12,7 @@ from flax import nnx
 from gensep.cli import main
 from gensep.data.example import example
 from gensep.data.layout import write_f0_csv
-from gensep.errors import CheckpointError
+from gensep.errors import CheckpointError, GensepError
 from gensep.models.store import load_umss, save_model
 from gensep.models.umss import UMSS, UMSSConfig
 from gensep.separation import separate
@@ -192,32 +192,73 @@ def test_cli_f0_of_the_wrong_length(tmp_path, model_path, capsys):
     )
     err = capsys.readouterr().err
     assert code == 2 and "ends at 0.99 s but the audio lasts 6.00 s" in err
-    code = main(["separate", str(wav), "--model", str(model_path), "--out", str(tmp_path / "o")])
-    assert code == 2 and "needs the F0 of every source" in capsys.readouterr().err
 
 
-def score_midi(path, seconds, names=("S", "A", "T", "B"), pitches=(72, 67, 60, 48)):
+def score_midi(path, tracks):
+    """A MIDI score of F0 tracks {name: (times, hz)}: a note wherever the rounded MIDI pitch
+    holds (the score of the bundled example, made from its F0 truth)."""
     midi = pretty_midi.PrettyMIDI()
-    for name, pitch in zip(names, pitches, strict=True):
+    for name, (times, hz) in tracks.items():
         inst = pretty_midi.Instrument(52, name=name)
-        inst.notes.append(pretty_midi.Note(80, pitch, 0.0, seconds))
+        pitch = np.where(hz > 0, np.round(69 + 12 * np.log2(np.maximum(hz, 1e-9) / 440)), 0)
+        edges = np.flatnonzero(np.diff(pitch)) + 1
+        for a, b in zip(np.r_[0, edges], np.r_[edges, len(pitch)], strict=True):
+            if pitch[a] > 0 and b - a > 5:  # held at least 50 ms: not a glide's passing step
+                end = times[b] if b < len(times) else times[-1] + 0.01
+                inst.notes.append(pretty_midi.Note(80, int(pitch[a]), times[a], end))
         midi.instruments.append(inst)
     midi.write(str(path))
     return path
 
 
-def test_cli_separates_with_a_score(tmp_path, model_path, capsys):
+def test_cli_separates_with_a_score_aligned_to_the_recording(tmp_path, model_path, capsys):
     track = example()
     wav = tmp_path / "choir.wav"
-    sf.write(wav, track.mixture[0], track.rate)
-    score = score_midi(tmp_path / "score.mid", 6.0)
+    # the recording starts 1 s late: the score's own timing would be off by 1 s
+    sf.write(wav, np.r_[np.zeros(track.rate), track.mixture[0]], track.rate)
+    names = {"soprano": "S", "alto": "A", "tenor": "T", "bass": "B"}
+    score = score_midi(tmp_path / "score.mid", {names[k]: v for k, v in track.f0.items()})
     out = tmp_path / "stems"
     args = ["separate", str(wav), "--model", str(model_path), "--out", str(out)]
     assert main([*args, "--score", str(score)]) == 0
     assert {p.stem for p in out.glob("*.wav")} == {"soprano", "alto", "tenor", "bass", "residual"}
-    # a score that does not span the recording, and both F0 sources at once
-    assert main([*args, "--score", str(score_midi(tmp_path / "short.mid", 3.0))]) == 2
-    assert "last note ends at 3.00 s but the audio lasts 6.00 s" in capsys.readouterr().err
+    assert "F0: score" in capsys.readouterr().out
+    # another piece's score (the voices' pitch classes moved by a tritone) is refused
+    other = {names[k]: (t, hz * 2 ** (6 / 12)) for k, (t, hz) in track.f0.items()}
+    assert main([*args, "--score", str(score_midi(tmp_path / "other.mid", other))]) == 2
+    assert "does not match" in capsys.readouterr().err
     f0 = write_f0_csv(tmp_path / "soprano.f0.csv", np.arange(601) * 0.01, np.full(601, 440.0))
     assert main([*args, "--score", str(score), "--f0", str(f0)]) == 2
     assert "either --f0 files or --score" in capsys.readouterr().err
+
+
+def test_cli_estimates_f0_when_none_is_given(tmp_path, model_path, capsys):
+    track = example()
+    wav = tmp_path / "choir.wav"
+    sf.write(wav, track.mixture[0], track.rate)
+    out = tmp_path / "stems"
+    args = ["separate", str(wav), "--model", str(model_path), "--out", str(out)]
+    assert main(args) == 0  # no F0 argument: the default F0 method (salience: no neural model)
+    assert "F0: salience" in capsys.readouterr().out
+    assert {p.stem for p in out.glob("*.wav")} == {"soprano", "alto", "tenor", "bass", "residual"}
+    f0 = write_f0_csv(tmp_path / "soprano.f0.csv", *track.f0["soprano"])
+    for extra, message in [
+        (["--f0-method", "file"], "needs the F0 of every source"),
+        (["--f0-method", "score"], "--score FILE goes with --f0-method score"),
+        (["--f0-method", "salience", "--f0", str(f0)], "--f0 files go with --f0-method file"),
+    ]:
+        assert main([*args, *extra]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["separate", str(wav), "--method", "nmf", "--f0-method", "salience"]) == 2
+    assert "takes no F0" in capsys.readouterr().err
+
+
+def test_registry_estimates_f0_under_the_given_names(model_path):
+    track = example()
+    given = {"s": track.f0["soprano"], "a": track.f0["alto"]}  # names only, two voices
+    est = separate(
+        track.mixture, track.rate, "umss", f0=given, model=model_path, f0_method="salience"
+    )
+    assert list(est) == ["s", "a"]
+    with pytest.raises(GensepError, match="unknown F0 method"):
+        separate(track.mixture, track.rate, "umss", f0=given, model=model_path, f0_method="x")
