@@ -159,21 +159,7 @@ class UMSS(nnx.Module):
             raise ValueError(f"UMSS controls are on hop {c.hop}; got hop {hop}, not a multiple")
         r = hop // c.hop
         controls = {k: v[:, :, ::r] for k, v in controls.items()}
-        # As in training (`loss_magnitudes`): the envelope on the bins of envelope_n_fft.
-        return dsp.multi_resolution_magnitudes(
-            f0_hz[..., ::r],
-            controls["harmonic_gain"],
-            controls["noise_gains"],
-            controls["lsf"],
-            controls["envelope_gain"],
-            (n_fft,),
-            c.sample_rate,
-            c.n_harmonics,
-            c.rolloff_db_per_octave,
-            c.min_f0_hz,
-            hop,
-            c.envelope_n_fft,
-        )[0]
+        return loss_magnitudes(c, controls, f0_hz[..., ::r], (n_fft,), hop)[0]
 
 
 def _check_frames(mixture: jnp.ndarray, f0_hz: jnp.ndarray, hop: int) -> None:
@@ -186,22 +172,35 @@ def _check_frames(mixture: jnp.ndarray, f0_hz: jnp.ndarray, hop: int) -> None:
 
 
 def loss_magnitudes(
-    c: UMSSConfig, controls: dict[str, jnp.ndarray], f0_hz: jnp.ndarray
+    c: UMSSConfig,
+    controls: dict[str, jnp.ndarray],
+    f0_hz: jnp.ndarray,
+    fft_sizes: tuple[int, ...] | None = None,
+    hop: int | None = None,
 ) -> list[jnp.ndarray]:
-    """Synthesised source magnitudes [B, S, T, n_fft // 2 + 1] at every loss FFT size."""
+    """Synthesised source magnitudes [B, S, T, n_fft // 2 + 1] at every FFT size of
+    `fft_sizes` (default: the loss's), with the controls' frames `hop` apart (default: the
+    model's hop); the all-pole envelope on the bins of envelope_n_fft, as in training."""
     return dsp.multi_resolution_magnitudes(
         f0_hz,
         controls["harmonic_gain"],
         controls["noise_gains"],
         controls["lsf"],
         controls["envelope_gain"],
-        c.loss_fft_sizes,
+        tuple(fft_sizes or c.loss_fft_sizes),
         c.sample_rate,
         c.n_harmonics,
         c.rolloff_db_per_octave,
         c.min_f0_hz,
-        c.hop,
+        hop or c.hop,
         c.envelope_n_fft,
+    )
+
+
+def spectral_term(c: UMSSConfig, pred: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
+    """lin_weight * mean|P - M| + log_weight * mean|log(P + eps) - log(M + eps)|."""
+    return c.lin_weight * jnp.mean(jnp.abs(pred - target)) + c.log_weight * jnp.mean(
+        jnp.abs(jnp.log(pred + c.log_eps) - jnp.log(target + c.log_eps))
     )
 
 
@@ -236,9 +235,7 @@ def umss_loss(
     for n_fft, source_mags in zip(c.loss_fft_sizes, sources, strict=True):
         target = dsp.magnitude(dsp.stft(mixture, n_fft, c.hop))  # [B, T, F]
         pred = dsp.sum_over(source_mags, 1)  # [B, T, F]
-        term = c.lin_weight * jnp.mean(jnp.abs(pred - target)) + c.log_weight * jnp.mean(
-            jnp.abs(jnp.log(pred + c.log_eps) - jnp.log(target + c.log_eps))
-        )
+        term = spectral_term(c, pred, target)
         metrics[f"loss_{n_fft}"] = term
         total = total + term
     return total, metrics
@@ -341,27 +338,12 @@ def refine_f0(
 
     def loss(raw):
         f0 = jnp.where(f0_c > 0, f0_c * 2.0 ** (cents_of(raw) / 1200.0), 0.0)
-        mags = dsp.multi_resolution_magnitudes(
-            f0,
-            controls["harmonic_gain"],
-            controls["noise_gains"],
-            controls["lsf"],
-            controls["envelope_gain"],
-            fft_sizes,
-            c.sample_rate,
-            c.n_harmonics,
-            c.rolloff_db_per_octave,
-            c.min_f0_hz,
-            hop,
-            c.envelope_n_fft,
-        )
-        total = jnp.zeros((), jnp.float32)
-        for target, source_mags in zip(targets, mags, strict=True):
-            pred = dsp.sum_over(source_mags, 1)
-            total += c.lin_weight * jnp.mean(jnp.abs(pred - target)) + c.log_weight * jnp.mean(
-                jnp.abs(jnp.log(pred + c.log_eps) - jnp.log(target + c.log_eps))
-            )
-        return total
+        mags = loss_magnitudes(c, controls, f0, fft_sizes, hop)
+        terms = [
+            spectral_term(c, dsp.sum_over(m, 1), target)
+            for m, target in zip(mags, targets, strict=True)
+        ]
+        return sum(terms)
 
     optimizer = optax.adam(learning_rate)
 
