@@ -167,6 +167,8 @@ def _run_one(config, out_dir, track, table, method, info) -> dict[str, Any]:
         reason = f"track has no {ev.TWO_STEM[stems]} stem for the {table} table"
         return _write(path, {**record, "status": "skipped", "error": reason})
     options = dict(method.options)
+    if isinstance(options.get("score"), str):  # a per-track score: "{root}/{track}/{track}.mid"
+        options["score"] = options["score"].format(root=config.dataset.root, track=track.name)
     if "references" in spec.needs:
         options["references"] = references
     if "f0" in spec.needs:
