@@ -51,8 +51,10 @@ def estimate_f0(
       sample_rate: Its rate (Hz).
       method: "score", "salience" or "neural".
       names: The voices' names from highest to lowest: one track each (None: soprano, alto,
-        tenor, bass). With "score", None keeps the score's part names; given names
-        rename the parts from the highest mean pitch down (as many names as parts).
+        tenor, bass; names that are all voice names are put in that order whatever order
+        they come in, and the tracks are returned in the order given). With "score",
+        None keeps the score's part names; given names rename the parts from the highest
+        mean pitch down (as many names as parts).
       score: The score file (method "score").
       model: A neural F0 model path (method "neural"; None: the shipped one).
 
@@ -63,6 +65,10 @@ def estimate_f0(
     """
     mono = np.asarray(mixture, np.float32)
     mono = mono.mean(axis=0) if mono.ndim == 2 else mono
+    given = list(VOICES if names is None else names)
+    # Voice names say their order whatever order they come in (a dataset's may be
+    # alphabetical): soprano, alto, tenor, bass from the top; other names as given.
+    ordered = sorted(given, key=VOICES.index) if set(given) <= set(VOICES) else given
     if method == "score":
         if score is None:
             raise GensepError("F0 method 'score' needs a score file (--score FILE)")
@@ -70,21 +76,24 @@ def estimate_f0(
         from gensep.f0.score import from_score
 
         tracks, _ = align_score(from_score(score), mono, sample_rate)
-        return tracks if names is None else _renamed(tracks, list(names), score)
-    names = list(VOICES if names is None else names)
-    if method == "salience":
-        from gensep.f0.salience import salience_f0
+        if names is None:
+            return tracks
+        tracks = _renamed(tracks, ordered, score)
+    elif method in ("salience", "neural"):
+        if method == "salience":
+            from gensep.f0.salience import salience_f0
 
-        found = salience_f0(mono, sample_rate, n_voices=len(names))
-    elif method == "neural":
-        from gensep.f0.neural import neural_f0
+            found = salience_f0(mono, sample_rate, n_voices=len(ordered))
+        else:
+            from gensep.f0.neural import neural_f0
 
-        found = neural_f0(mono, sample_rate, model=model, n_voices=len(names))
+            found = neural_f0(mono, sample_rate, model=model, n_voices=len(ordered))
+        tracks = dict(zip(ordered, found, strict=True))
     elif method == "file":
         raise GensepError("F0 method 'file' reads F0 files (--f0 ...): nothing to estimate")
     else:
         raise GensepError(f"unknown F0 method {method!r}; known: {', '.join(F0_METHODS)}")
-    return dict(zip(names, found, strict=True))
+    return {name: tracks[name] for name in given}
 
 
 def _renamed(tracks: dict[str, F0Track], names: list[str], score: str | Path) -> dict[str, F0Track]:

@@ -262,3 +262,18 @@ def test_registry_estimates_f0_under_the_given_names(model_path):
     assert list(est) == ["s", "a"]
     with pytest.raises(GensepError, match="unknown F0 method"):
         separate(track.mixture, track.rate, "umss", f0=given, model=model_path, f0_method="x")
+
+
+def test_voice_names_in_any_order_get_the_voice_of_their_name():
+    """A dataset's voices may come alphabetically (alto, bass, soprano, tenor): each name
+    must still get its own voice's track, checked against the example's true F0s."""
+    from gensep.f0 import estimate_f0
+
+    track = example()
+    found = estimate_f0(track.mixture, track.rate, "salience", names=sorted(track.f0))
+    assert list(found) == sorted(track.f0)
+    for name, (times, hz) in found.items():
+        true = np.interp(times, *track.f0[name])
+        both = (hz > 0) & (true > 0)
+        # median within a semitone of the voice's own F0 (its neighbours are further off)
+        assert np.median(np.abs(12 * np.log2(hz[both] / true[both]))) < 1.0, name
