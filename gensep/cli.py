@@ -1,5 +1,5 @@
 """The `gensep` console script: `gensep demo`, `gensep separate`, `gensep render choir|band`,
-`gensep info`.
+`gensep priors list|add`, `gensep info`.
 
 Library errors (`GensepError`), invalid arguments (`ValueError`) and file problems
 (`OSError`) end the program with a one-line message and exit code 2, never a
@@ -76,8 +76,67 @@ def get_parser() -> argparse.ArgumentParser:
         "neural when its model is installed, salience otherwise)",
     )
     sep.add_argument("--model", help="a trained model (<name>.npz + .json); default: shipped")
+    sep.add_argument("--priors", metavar="DIR", help="--method flow: the prior registry folder")
+    sep.add_argument(
+        "--sources", metavar="A,B,...", help="--method flow: the priors to use (default: all)"
+    )
     sep.add_argument("--out", default="separated", help="output folder")
+
+    priors = sub.add_parser("priors", help="the flow-prior registry: list, add an instrument")
+    actions = priors.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="the registered priors")
+    add = actions.add_parser("add", help="train one prior on one stem and register it")
+    add.add_argument("name", help="the prior's name (and, by default, the stem it learns)")
+    add.add_argument("--data", required=True, help="dataset root (MUSDB layout)")
+    add.add_argument("--config", required=True, help="configs/prior_<data>.yaml")
+    add.add_argument("--source", help="the stem file to learn, <source>.wav (default: NAME)")
+    add.add_argument("--steps", type=int, help="training steps (default: the config's)")
+    add.add_argument(
+        "--workdir", help="run folder (checkpoints; default DIR/.runs/NAME, not a prior)"
+    )
+    add.add_argument("--resume", action="store_true", help="continue the run in the workdir")
+    add.add_argument("--overwrite", action="store_true", help="replace a prior of that name")
+    for action in (listing, add):
+        action.add_argument("--priors", default="priors", metavar="DIR", help="registry folder")
     return parser
+
+
+def _priors(args: argparse.Namespace) -> None:
+    from gensep.flows import priors
+
+    if args.action == "list":
+        rows = priors.list_priors(args.priors)
+        print(f"{'name':<16} {'rate':>6} {'bits/dim':>9} {'steps':>7} {'size':>9}  data")
+        for row in rows:
+            card = row["card"]
+            data = card.get("training", {}).get("data", {})
+            bpd = card.get("heldout", {}).get("bits_per_dim")
+            print(
+                f"{row['name']:<16} {card['spectro']['sample_rate']:>6} "
+                f"{'n/a' if bpd is None else f'{bpd:.3f}':>9} "
+                f"{card.get('training', {}).get('steps', '?'):>7} "
+                f"{row['bytes'] / 1e6:>7.2f}MB  "
+                f"{data.get('root', '?')}/{data.get('split', '?')} {data.get('source', '?')}.wav "
+                f"({len(data.get('tracks', []))} tracks, {data.get('minutes', 0):.1f} min)"
+            )
+        if not rows:
+            print(f"(no priors in {args.priors})")
+        return
+    from pathlib import Path
+
+    from gensep.flows.trainer import load_run_config, train_prior
+
+    name = priors.check_name(args.name)
+    target = priors.prior_dir(args.priors, name)
+    if target.exists() and not args.overwrite:
+        raise GensepError(f"{target}: prior {name!r} exists; pass --overwrite to retrain it")
+    workdir = Path(args.workdir or Path(args.priors) / ".runs" / name)
+    if (workdir / "checkpoints").exists() and not args.resume:
+        raise GensepError(
+            f"{workdir} holds a run: pass --resume to continue it, or another --workdir"
+        )
+    cfg = load_run_config(args.config, args.source or name, args.data, args.steps)
+    train_prior(cfg, workdir, args.resume, args.priors, name, args.overwrite)
 
 
 def _separate(args: argparse.Namespace) -> None:
@@ -91,6 +150,8 @@ def _separate(args: argparse.Namespace) -> None:
         args.model,
         score=args.score,
         f0_method=args.f0_method,
+        priors=args.priors,
+        sources=args.sources,
     )
 
 
@@ -147,7 +208,13 @@ def _info(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
-    commands = {"demo": _demo, "info": _info, "render": _render, "separate": _separate}
+    commands = {
+        "demo": _demo,
+        "info": _info,
+        "render": _render,
+        "separate": _separate,
+        "priors": _priors,
+    }
     try:
         commands[args.command](args)
     except (GensepError, ValueError, OSError) as err:  # user-facing: bad input or file

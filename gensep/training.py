@@ -23,7 +23,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -351,15 +351,22 @@ def training_cli(
     argv: list[str] | None,
     description: str,
     config_help: str,
-    train: Callable[[str, str, bool], None],
+    train: Callable[..., None],
     check_export: Callable[[Path], Any] | None = None,
+    extra_arguments: Callable[[Any], Sequence[str]] | None = None,
+    export: Callable[..., Path] | None = None,
 ) -> int:
     """The command line shared by the train/*.py scripts.
 
     --config/--workdir [--resume] runs `train(config, workdir, resume)`, after joining the
     other hosts when JAX_COORDINATOR_ADDRESS is set and refusing to start over an existing
     run without --resume. --export WORKDIR --to PATH exports the run's latest weights (then
-    `check_export(path)`, e.g. a load). Errors: one line, exit code 2."""
+    `check_export(path)`, e.g. a load). Errors: one line, exit code 2.
+
+    A script with options of its own passes `extra_arguments(parser) -> dests`: it adds
+    them, and their values go to `train` (and to `export`) as keyword arguments. `export(
+    workdir, to, **extra) -> path` replaces the default export (`models.store.export_run`).
+    """
     import argparse
     import sys
 
@@ -371,12 +378,17 @@ def training_cli(
     parser.add_argument("--resume", action="store_true", help="continue the run in --workdir")
     parser.add_argument("--export", metavar="WORKDIR", help="export a run's latest checkpoint")
     parser.add_argument("--to", help="with --export: the model path to write (.npz + .json)")
+    dests = list(extra_arguments(parser)) if extra_arguments is not None else []
     args = parser.parse_args(argv)
+    extra = {name: getattr(args, name) for name in dests}
     try:
         if args.export:
-            from gensep.models.store import export_run
+            if export is not None:
+                path = export(args.export, args.to, **extra)
+            else:
+                from gensep.models.store import export_run
 
-            path = export_run(args.export, args.to)
+                path = export_run(args.export, args.to)
             if check_export is not None:
                 check_export(path)
             print(f"wrote {path}")
@@ -387,7 +399,7 @@ def training_cli(
                 raise GensepError(
                     f"{args.workdir} holds a run: pass --resume to continue it, or a new workdir"
                 )
-            train(args.config, args.workdir, args.resume)
+            train(args.config, args.workdir, args.resume, **extra)
         else:
             parser.error("pass --config and --workdir (or --export WORKDIR --to PATH)")
     except (GensepError, ValueError, OSError) as err:

@@ -88,6 +88,8 @@ def separate_file(
     log=print,
     score: str | Path | None = None,
     f0_method: str | None = None,
+    priors: str | Path | None = None,
+    sources: Sequence[str] | str | None = None,
 ) -> dict[str, Path]:
     """Separate `path` into `<out_dir>/<source>.wav` + `residual.wav`; returns the paths.
 
@@ -95,12 +97,15 @@ def separate_file(
     "file" reads `f0_files` (one CSV per source), "score" aligns a `score` (MIDI or
     MusicXML, one source per part) to the recording, "salience" and "neural" estimate four
     voices (soprano, alto, tenor, bass) from the mixture. None picks "file" when F0 files
-    are given, "score" when a score is, and `default_f0_method()` otherwise.
+    are given, "score" when a score is, and `default_f0_method()` otherwise. Generative
+    methods ("flow") take a prior registry folder `priors` and optionally the prior names
+    `sources` (default: every registered prior).
 
     Raises:
       AudioError: unreadable, empty, NaN, too short, silent, or not mono/stereo input.
       GensepError: an F0 method without what it reads (files, a score), F0 files and a
-        score at once, a bad F0 file, or F0 options for a method that takes no F0.
+        score at once, a bad F0 file, F0 options for a method that takes no F0, or
+        priors for a method that takes none.
       ScoreError: an unreadable score, or one that does not match the recording.
     """
     path, out_dir = Path(path), Path(out_dir)
@@ -124,7 +129,11 @@ def separate_file(
     options = _f0_options(spec, f0_files, score, f0_method, seconds, log)
     if model is not None:
         options["model"] = model
-    if method == "umss":
+    if "priors" in spec.needs:
+        options.update(priors=priors, sources=sources)
+    elif priors is not None or sources is not None:
+        raise GensepError(f"method {method!r} takes no priors (--priors, --sources)")
+    if method in ("umss", "flow"):
         options["progress"] = True
     start = time.perf_counter()
     estimates = separate(mixture, rate, method, **options)

@@ -6,8 +6,9 @@ one module, each with an entry point that refuses a model of another architectur
 table below names it, says where it lives (imported on first use, so
 `import gensep.separation` stays cheap) and what it needs: oracle methods need the true
 sources (`references=`), F0-informed ones the F0 tracks (`f0=`), trained ones a model
-path (`model=`). `separate` checks the input and the output of every method, so a method
-cannot hand back audio of the wrong shape, rate or length, or NaN.
+path (`model=`), generative ones a prior registry folder (`priors=`). `separate` checks
+the input and the output of every method, so a method cannot hand back audio of the
+wrong shape, rate or length, or NaN.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from gensep.audio import MAX_CHANNELS
 from gensep.errors import AudioError, GensepError
 
 # What a method needs besides the mixture; `separate` refuses a call that lacks one.
-NEEDS = ("references", "f0", "model")
+NEEDS = ("references", "f0", "model", "priors")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +121,13 @@ METHODS: dict[str, Method] = {
             ("f0",),
             summary="soft harmonic comb per source from its F0 track",
         ),
+        Method(
+            "flow",
+            f"{_PKG}.flow",
+            "generative",
+            ("priors",),
+            summary="source-only Glow priors: annealed max-likelihood masks (InstGlow-like)",
+        ),
         *(
             Method(
                 name,
@@ -166,7 +174,8 @@ def separate(
       method: A registered name (`list_methods()`).
       **options: Passed to the method: `references={source: [channels, samples]}` for
         oracles, `f0={source: (times_s, hz)}` for F0-informed methods, `model=PATH` for
-        trained ones, and the method's own settings. F0-informed methods also take
+        trained ones, `priors=DIR` (and `sources=[names]`) for "flow", and the method's
+        own settings. F0-informed methods also take
         `f0_method="score"|"salience"|"neural"` (with `score=FILE`, `f0_model=PATH`): the
         F0s are then estimated from the mixture (`gensep.f0.estimate_f0`), and a given
         `f0` only names the voices, highest first.
@@ -214,6 +223,8 @@ _NEED_HELP = {
     "references": "the true sources, {name: [channels, samples]}, as an oracle needs them",
     "f0": "one F0 track per source, {name: (times_s, hz)}, 0 Hz where unvoiced",
     "model": "the path of a trained model",
+    "priors": "a prior registry folder, <DIR>/<name>/{weights.npz, card.json} "
+    "(gensep priors add NAME --data ... --config ... --priors DIR)",
 }
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import gensep
+import gensep.metrics  # not imported by `import gensep`; alone this file needs it
 from gensep.errors import AudioError, GensepError
 from gensep.separation import METHODS, get_method, list_methods, separate
 from gensep.separation.common import default_stft

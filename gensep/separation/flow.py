@@ -1,0 +1,291 @@
+"""Likelihood separation with source-only flow priors (--method flow; DESIGN §3.2).
+
+Given the mixture and a subset of registered priors (`gensep.flows.priors`), find source
+magnitudes that maximise the sum of the priors' log-likelihoods while explaining the
+mixture, then mask the mixture with them:
+
+  1. the mid signal at the priors' rate -> |STFT| -> the crop the priors model: M [T, F];
+  2. objective "masks" (default): source magnitudes m_j = softmax_j(L)[t, f] * M[t, f]
+     from free logits L [J, T, F], so sum_j m_j = M exactly; objective "fit" (the
+     reference's alternative, in data space rather than latent space): free compressed
+     magnitudes y_j = softplus(u_j) >= 0, plus fit_weight x the generalised KL divergence
+     of M from sum_j m_j (per bin, in units of the compression's ref);
+  3. Adam on  sum_j w_j * bits/dim_j(patches of compress(m_j) | sigma)  (+ the fit term):
+     per dimension, so priors and patch sizes share one scale; the patches of a frame
+     range are gathered from one variable, so overlapping patches agree on their frames;
+  4. sigma anneals through the priors' noise levels, high to low, `iterations` split
+     evenly (BASIS-like: at a high level every prior's density is smooth and the
+     estimates move towards what each source looks like at that blur; at the low level
+     the detail is settled). A flow trained with noise never scores a noiseless
+     near-silent patch as infinitely likely, which is what draws a plain likelihood to
+     silence;
+  5. ratio masks m_j^p / sum_k m_k^p (p = mask_power; with objective "masks" and p = 1
+     they are the softmax masks themselves), held from the crop's edge bins outside it,
+     mapped onto the input's STFT when its rate differs (`common.map_masks`, as umss),
+     applied to every channel.
+
+The whole loop is one jitted `lax.fori_loop` over all patches of a segment of frames;
+a track longer than `batch_patches` patches is cut into segments of that many (a fixed
+shape: one compilation), which overlap by patch_frames - patch_hop frames and are
+averaged there. A shorter track pads its patch count to a power of two (few shapes).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import soxr
+
+from gensep.errors import GensepError
+from gensep.separation.common import default_stft, istft, map_masks, mid, ratio_masks, stft
+
+OBJECTIVES = ("masks", "fit")
+
+
+def separate(
+    mixture: np.ndarray,
+    sample_rate: int,
+    *,
+    priors: str | Path,
+    sources: Sequence[str] | str | None = None,
+    iterations: int = 100,
+    learning_rate: float = 0.05,
+    objective: str = "masks",
+    fit_weight: float = 1.0,
+    mask_power: float = 1.0,
+    anneal: bool = True,
+    weights: Mapping[str, float] | None = None,
+    batch_patches: int = 64,
+    progress: bool = False,
+    names: Sequence[str] | None = None,
+    n_sources: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Separate one source per chosen prior by maximising the priors' likelihood.
+
+    Args:
+      mixture: float32 [channels, samples] at `sample_rate` (Hz).
+      priors: A prior registry folder (`gensep priors list`).
+      sources: Prior names (a list or "a,b,c"), one output each, in order; None = every
+        registered prior. They must share spectro settings and noise levels.
+      iterations: Adam steps per segment. learning_rate: Adam's step size (on the mask
+        logits, or on the softplus parameters of the compressed magnitudes for "fit").
+        Traced, like `anneal`: changing them does not recompile. Measured on the test
+        priors (tests/flows, tone + hiss, three 2 s mixtures, mean SI-SDR; floor 0.0 dB):
+        100 steps at 0.1 gave 7.7 dB, 30 / 60 / 200 steps 5.3 / 6.6 / 7.5, rate 0.03 /
+        0.3 5.5 / 7.1. Cost on 2 loaded CPU cores with the band config (4 priors,
+        32 x 256 patches): ~0.5 s per step per second of audio.
+      objective: "masks" (exact mixture consistency through softmax logits) or "fit"
+        (free magnitudes + fit_weight x generalised-KL mixture term). Same test: "masks"
+        7.7 dB, "fit" 4.9 / 4.9 / 2.0 dB at fit_weight 0.1 / 1 / 10.
+      mask_power: p of the output ratio masks.
+      anneal: Step sigma through the priors' noise levels, high to low (else the lowest
+        only: 3.1 dB instead of 7.7 on the test above). Ignored for priors trained
+        without noise conditioning.
+      weights: {name: w} per-prior weights of the bits/dim (default 1 each).
+      batch_patches: Patches per jitted optimisation (memory vs the number of segments).
+      progress: A progress bar counted in seconds of audio.
+      names, n_sources: What the evaluation harness passes (the dataset's source names,
+        their count): `names` stands for `sources` when that is None; n_sources, if
+        given, must equal the number of priors used.
+
+    Returns:
+      {source: float32 [channels, samples]}. The ratio masks sum to one (any objective),
+      so the estimates sum to the mixture up to STFT rounding.
+    """
+    from gensep.flows.spectro import crop, magnitude, uncrop
+
+    chosen = _names(sources if sources is not None else names)
+    if objective not in OBJECTIVES:
+        raise GensepError(f"objective {objective!r}: use one of {OBJECTIVES}")
+    if iterations < 1 or learning_rate <= 0 or batch_patches < 1 or mask_power <= 0:
+        raise GensepError(
+            "need iterations >= 1, learning_rate > 0, batch_patches >= 1 and mask_power > 0, "
+            f"got {iterations}, {learning_rate}, {batch_patches}, {mask_power}"
+        )
+    if fit_weight < 0:
+        raise GensepError(f"fit_weight {fit_weight} must be >= 0")
+    runner = _runner(*_registry_key(priors, chosen), objective, float(fit_weight))
+    if n_sources is not None and n_sources != len(runner.names):
+        raise GensepError(f"{n_sources} sources asked for, {len(runner.names)} priors used")
+    unknown = sorted(set(weights or {}) - set(runner.names))
+    if unknown:
+        raise GensepError(f"weights for {unknown}: not among the sources {runner.names}")
+    if len(runner.names) == 1:  # one source explains the whole mixture: masks of 1
+        return {runner.names[0]: mixture.copy()}
+    w = np.asarray([float((weights or {}).get(n, 1.0)) for n in runner.names], np.float32)
+    spectro = runner.spectro
+    rate = spectro.sample_rate
+    mono = mid(mixture)
+    if sample_rate != rate:
+        mono = soxr.resample(mono, sample_rate, rate, quality="HQ").astype(np.float32)
+    mag = crop(magnitude(mono, spectro, center=True), spectro)  # [T, F_p]
+    frames = mag.shape[0]
+    seconds = mixture.shape[-1] / sample_rate
+    mags = runner.optimise(
+        mag,
+        batch_patches,
+        int(iterations),
+        bool(anneal),
+        float(learning_rate),
+        w,
+        progress,
+        seconds,
+    )
+    masks = uncrop(ratio_masks(mags**mask_power), spectro)[:, :frames]  # [J, T, F]
+    if sample_rate == rate:
+        n_fft, hop = spectro.n_fft, spectro.hop
+    else:
+        n_fft, hop = default_stft(sample_rate)
+    spec = stft(mixture, n_fft, hop)  # [C, T_in, F_in]
+    if sample_rate != rate or spec.shape[-2:] != masks.shape[-2:]:
+        frame_in = hop / sample_rate
+        masks = map_masks(
+            masks, spectro.hop / rate, rate, spec.shape[-2], frame_in, n_fft, sample_rate
+        )
+    audio = istft(masks[:, None] * spec[None], n_fft, hop, mixture.shape[-1])  # [J, C, N]
+    return {name: audio[j] for j, name in enumerate(runner.names)}
+
+
+def _names(sources) -> tuple[str, ...] | None:
+    if sources is None:
+        return None
+    if isinstance(sources, str):
+        sources = [s.strip() for s in sources.split(",") if s.strip()]
+    names = tuple(sources)
+    if not names or len(set(names)) != len(names):
+        raise GensepError(f"sources {list(names)}: need at least one prior name, all distinct")
+    return names
+
+
+def _registry_key(priors, names):
+    """(registry, names, file stamps): a re-registered prior is reloaded, not cached."""
+    from gensep.flows.priors import CARD, WEIGHTS, list_priors, prior_dir
+
+    registry = Path(priors).resolve()
+    if names is None:
+        names = tuple(p["name"] for p in list_priors(registry))
+        if not names:
+            raise GensepError(f"{registry}: no priors registered; `gensep priors add` one")
+    stamps = []
+    for name in names:
+        folder = prior_dir(registry, name)
+        stamps.append(
+            tuple(
+                (folder / f).stat().st_mtime_ns if (folder / f).is_file() else 0
+                for f in (WEIGHTS, CARD)
+            )
+        )
+    return str(registry), names, tuple(stamps)
+
+
+@functools.lru_cache(maxsize=4)
+def _runner(registry: str, names: tuple[str, ...], stamps, objective: str, fit_weight: float):
+    return _Runner(registry, names, objective, fit_weight)
+
+
+class _Runner:
+    """Loaded priors and the jitted optimisation (compiled once per segment shape)."""
+
+    def __init__(self, registry: str, names: tuple[str, ...], objective: str, fit_weight: float):
+        import jax
+        import jax.numpy as jnp
+        import optax
+        from flax import nnx
+
+        from gensep.flows.priors import load_priors
+        from gensep.flows.spectro import compress, expand
+
+        loaded = load_priors(registry, names)
+        self.names = [p.name for p in loaded]
+        self.spectro = spectro = loaded[0].spectro
+        config = loaded[0].model.config
+        self.levels = sorted(config.noise_levels, reverse=True) if config.conditioned else []
+        splits = [nnx.split(p.model) for p in loaded]
+        graphdefs = [g for g, _ in splits]
+        self._states = tuple(s for _, s in splits)
+        conditioned = [p.model.config.conditioned for p in loaded]
+        t_p, hop_p = spectro.patch_frames, spectro.patch_hop
+        ref = spectro.ref
+
+        def magnitudes(v, mag):  # v [J, L, F], mag [L, F] -> m [J, L, F]
+            if objective == "masks":
+                return jax.nn.softmax(v, axis=0) * mag
+            return expand(jax.nn.softplus(v), spectro)
+
+        def loss(v, states, mag, sigma, w):
+            m = magnitudes(v, mag)
+            n = (mag.shape[0] - t_p) // hop_p + 1
+            index = (np.arange(n) * hop_p)[:, None] + np.arange(t_p)  # [N, T_p]
+            patches = compress(m, spectro)[:, index][..., None]  # [J, N, T_p, F, 1]
+            total = 0.0
+            for j, (graphdef, state) in enumerate(zip(graphdefs, states, strict=True)):
+                model = nnx.merge(graphdef, state)
+                bpd = model.bits_per_dim(patches[j], sigma if conditioned[j] else None)
+                total = total + w[j] * jnp.mean(bpd)
+            if objective == "fit":
+                p, q = mag / ref, jnp.sum(m, axis=0) / ref
+                gkl = p * jnp.log((p + 1e-6) / (q + 1e-6)) - p + q
+                total = total + fit_weight * jnp.mean(gkl)
+            return total
+
+        n_levels = len(self.levels) or 1
+
+        def optimise(states, mag, n_iter, anneal, learning_rate, w):
+            n_src = len(graphdefs)
+            if objective == "masks":
+                v = jnp.zeros((n_src, *mag.shape), jnp.float32)
+            else:  # every source starts as an equal share of the mixture
+                y = jnp.maximum(compress(mag / n_src, spectro), 1e-3)
+                v = jnp.broadcast_to(y + jnp.log(-jnp.expm1(-y)), (n_src, *mag.shape))
+            opt = optax.adam(learning_rate)
+            grad = jax.grad(loss)
+            levels = jnp.asarray(self.levels or [0.0], jnp.float32)  # high to low
+            per_level = jnp.maximum(n_iter // n_levels, 1)
+
+            def step(i, carry):
+                v, opt_state = carry
+                k = jnp.where(anneal, jnp.minimum(i // per_level, n_levels - 1), n_levels - 1)
+                g = grad(v, states, mag, levels[k], w)
+                updates, opt_state = opt.update(g, opt_state)
+                return optax.apply_updates(v, updates), opt_state
+
+            v, _ = jax.lax.fori_loop(0, n_iter, step, (v, opt.init(v)))
+            return magnitudes(v, mag)
+
+        # iterations, anneal and learning rate are traced: changing them never recompiles
+        self._optimise = jax.jit(optimise)
+
+    def optimise(self, mag, batch_patches, iterations, anneal, learning_rate, w, progress, seconds):
+        """Source magnitudes [J, T, F] for the mixture's cropped magnitudes [T, F]."""
+        from gensep.flows.spectro import overlap_average, patch_starts
+
+        s = self.spectro
+        starts, _ = patch_starts(mag.shape[0], s)
+        n = len(starts)
+        k = batch_patches if n > batch_patches else min(batch_patches, 1 << (n - 1).bit_length())
+        seg_frames = (k - 1) * s.patch_hop + s.patch_frames
+        seg_hop = k * s.patch_hop
+        n_seg = -(-n // k)
+        padded = np.pad(mag, [(0, (n_seg - 1) * seg_hop + seg_frames - mag.shape[0]), (0, 0)])
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=round(seconds, 1), unit="s", desc="flow")
+        out = []
+        for i in range(n_seg):
+            seg = padded[i * seg_hop : i * seg_hop + seg_frames]
+            args = (self._states, seg, iterations, anneal, learning_rate, w)
+            out.append(np.asarray(self._optimise(*args)))
+            if bar is not None:
+                bar.update(round(seconds / n_seg, 2))
+        if bar is not None:
+            bar.close()
+        segments = np.moveaxis(np.stack(out), 1, 2)  # [S, L, J, F]
+        return np.moveaxis(overlap_average(segments, seg_hop, mag.shape[0]), 1, 0)  # [J, T, F]
+
+
+__all__ = ["OBJECTIVES", "separate"]
