@@ -250,4 +250,32 @@ def _int_keys(tree: Any) -> Any:
     return {(int(k) if str(k).isdigit() else k): _int_keys(v) for k, v in tree.items()}
 
 
-__all__ = ["Checkpoints", "load_for_inference", "make_card", "restore", "save", "verify"]
+def load_initial_weights(model: Any, init_from: str | Path, model_config: Any) -> None:
+    """Load the latest weights of the run in `init_from` into `model` (a fine-tuning stage).
+
+    The optimiser, step and sampler start afresh; the run's model config must equal
+    `model_config` (a dataclass), else CheckpointError.
+    """
+    from flax import nnx
+
+    from gensep.config import to_dict
+
+    params, card = load_for_inference(init_from)
+    before = (card.get("config") or {}).get("model")
+    if before != json.loads(json.dumps(to_dict(model_config))):
+        raise CheckpointError(
+            f"init_from {init_from}: its model config differs from this config's model "
+            "section; fine-tuning needs the same architecture"
+        )
+    nnx.update(model, params)
+
+
+__all__ = [
+    "Checkpoints",
+    "load_for_inference",
+    "load_initial_weights",
+    "make_card",
+    "restore",
+    "save",
+    "verify",
+]

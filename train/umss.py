@@ -12,7 +12,6 @@ JAX_NUM_PROCESSES and JAX_PROCESS_ID set; each draws its shard of every global b
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
@@ -41,26 +40,6 @@ class UMSSRunConfig:
     init_from: str | None = None  # a run workdir: start from its latest weights (fine-tuning)
 
 
-def initial_weights(model, init_from: str, model_config: UMSSConfig) -> None:
-    """Load the latest weights of the run in `init_from` into `model` (a fine-tuning stage).
-
-    The optimiser, step and sampler start afresh; the run's model config must be this one.
-    """
-    from flax import nnx
-
-    from gensep.checkpoint import load_for_inference
-    from gensep.errors import CheckpointError
-
-    params, card = load_for_inference(init_from)
-    before = (card.get("config") or {}).get("model")
-    if before != json.loads(json.dumps(to_dict(model_config))):
-        raise CheckpointError(
-            f"init_from {init_from}: its model config differs from this config's model "
-            "section; fine-tuning needs the same architecture"
-        )
-    nnx.update(model, params)
-
-
 def batches(cfg: UMSSRunConfig, tracks, num_shards: int = 1, shard_index: int = 0):
     """The run's training batches: mixture excerpts + F0 (`MixtureF0Batches`)."""
     from gensep.data.mixtures import MixtureF0Batches
@@ -82,6 +61,7 @@ def train(config_path: str, workdir: str, resume: bool) -> None:
     import jax
     from flax import nnx
 
+    from gensep.checkpoint import load_initial_weights
     from gensep.data.mixtures import load_mixtures
     from gensep.models.umss import UMSS, umss_loss
     from gensep.training import fit
@@ -96,7 +76,7 @@ def train(config_path: str, workdir: str, resume: bool) -> None:
     data = batches(cfg, tracks, jax.process_count(), jax.process_index())
     model = UMSS(cfg.model, rngs=nnx.Rngs(cfg.train.seed))
     if cfg.init_from and not resume:
-        initial_weights(model, cfg.init_from, cfg.model)
+        load_initial_weights(model, cfg.init_from, cfg.model)
     save_config(cfg, Path(workdir) / "config.yaml")
     fit(model, umss_loss, data, cfg.train, workdir, config=to_dict(cfg), resume=resume)
 
