@@ -72,7 +72,7 @@ def load_f0_model(path: str | Path | None = None) -> tuple[F0Net, dict]:
 
 
 @cache
-def _window_fn(graphdef: nnx.GraphDef):
+def _window_fn(graphdef: nnx.GraphDef, ordered: bool):
     """The jit-compiled window -> F0 function of one architecture (compiled once per window
     shape, whatever the weights)."""
 
@@ -80,24 +80,24 @@ def _window_fn(graphdef: nnx.GraphDef):
     def run(state, audio):
         net = nnx.merge(graphdef, state)
         logits, voicing = net(features(net.config, audio))
-        return decode(net.config, logits, voicing)[0]
+        return decode(net.config, logits, voicing, ordered)[0]
 
     return run
 
 
-def _predictor(model: F0Net):
+def _predictor(model: F0Net, ordered: bool = True):
     """audio window [1, samples] -> F0 [frames, V] (Hz) with the model's current weights."""
     graphdef, state = nnx.split(model)
-    run = _window_fn(graphdef)
+    run = _window_fn(graphdef, ordered)
     return lambda audio: np.asarray(run(state, audio))
 
 
 @cache
-def _installed(path: str, mtime: float):
+def _installed(path: str, mtime: float, ordered: bool):
     """(config, predictor) of a model file, kept so its jit compilation is reused."""
     del mtime  # part of the cache key: a re-exported file is loaded again
     model, _ = load_f0_model(path)
-    return model.config, _predictor(model)
+    return model.config, _predictor(model, ordered)
 
 
 def neural_f0(
@@ -105,6 +105,7 @@ def neural_f0(
     sample_rate: int,
     model: str | Path | F0Net | None = None,
     n_voices: int | None = None,
+    ordered: bool = True,
 ) -> list[F0Track]:
     """Per-voice F0 of a mixture, voices high to low.
 
@@ -113,6 +114,8 @@ def neural_f0(
       sample_rate: Its rate (Hz); resampled to the model's with soxr.
       model: A model path (<name>.npz + .json), an `F0Net`, or None for the shipped model.
       n_voices: The number of voices asked for; must equal the model's (None: the model's).
+      ordered: Decode the voices jointly, high to low and a semitone apart (else each
+        voice's own most probable pitch); see `gensep.models.f0net.decode`.
 
     Returns:
       One (times_s [T], hz [T]) per voice, 0 Hz = unvoiced, frames every `hop` samples
@@ -125,14 +128,14 @@ def neural_f0(
     import soxr
 
     if isinstance(model, F0Net):
-        config, predict = model.config, _predictor(model)
+        config, predict = model.config, _predictor(model, ordered)
         where = "the given model"
     else:
         path = Path(model or default_f0_model_path()).with_suffix("")
         npz = path.with_suffix(".npz")
         if not npz.is_file():
             load_f0_model(path)  # raises the CheckpointError that says what to do
-        config, predict = _installed(str(path.resolve()), npz.stat().st_mtime)
+        config, predict = _installed(str(path.resolve()), npz.stat().st_mtime, ordered)
         where = str(path)
     if n_voices is not None and n_voices != config.n_voices:
         raise GensepError(

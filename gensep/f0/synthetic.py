@@ -47,6 +47,9 @@ class SyntheticConfig:
     note_seconds: chord segment lengths (log-uniform). split_prob: a voice splits a
     segment into two notes. chord_prob: a segment's notes come from one chord (else any
     semitone). cross_prob: a note may lie above the current note of the voice over it.
+    spacing_semitones: one scale per voice but the first: the gap below the voice above is
+    weighted exp(-gap / scale) (close chords, as in chorales); empty = no such weight.
+    unison_weight: the weight of a unison with the voice above (1 = as any other gap).
     rest_prob: a note is a rest. silent_voice_prob: a voice is silent the whole excerpt.
     glide_seconds: portamento between notes. vibrato_*: rate (Hz) and depth (cents, peak).
     intonation_cents: std of each note's offset from equal temperament (a random tuning
@@ -71,6 +74,8 @@ class SyntheticConfig:
     split_prob: float = 0.3
     chord_prob: float = 0.7
     cross_prob: float = 0.05
+    spacing_semitones: tuple[float, ...] = ()
+    unison_weight: float = 1.0
     rest_prob: float = 0.1
     silent_voice_prob: float = 0.05
     glide_seconds: tuple[float, float] = (0.0, 0.08)
@@ -102,6 +107,8 @@ class SyntheticConfig:
                 object.__setattr__(self, field.name, value)
         if not self.voice_ranges_hz or any(lo >= hi for lo, hi in self.voice_ranges_hz):
             raise ConfigError(f"synthetic.voice_ranges_hz {self.voice_ranges_hz}: (low, high)")
+        if self.spacing_semitones and len(self.spacing_semitones) != self.n_voices - 1:
+            raise ConfigError("synthetic.spacing_semitones: one scale per voice but the first")
         if self.copies < 1 or self.n_frames < 2:
             raise ConfigError("synthetic: copies >= 1 and seconds >= 2 frames")
 
@@ -150,11 +157,16 @@ def _score(cfg: SyntheticConfig, rng: np.random.Generator) -> tuple[np.ndarray, 
                     root, intervals = chord
                     tones = semis[np.isin((semis - root) % 12, intervals)]
                     pool = tones if tones.size else semis
+                gap = 0.0
                 if v > 0 and rng.random() >= cfg.cross_prob:
-                    under = pool[pool <= np.min(pitch[v - 1, a_in:b_in])]
+                    upper = np.min(pitch[v - 1, a_in:b_in])
+                    under = pool[pool <= upper]
                     pool = under if under.size else pool[:1]
+                    if cfg.spacing_semitones:
+                        gap = np.maximum(upper - pool, 0) / cfg.spacing_semitones[v - 1]
+                    gap = gap - np.log(np.where(upper - pool < 0.5, cfg.unison_weight, 1.0))
                 step = np.zeros(pool.size) if previous is None else np.abs(pool - previous)
-                weights = np.exp(-step / 3)  # small steps are likelier (voice leading)
+                weights = np.exp(-step / 3 - gap)  # small steps are likelier (voice leading)
                 previous = rng.choice(pool, p=weights / weights.sum())
                 held[a_in:b_in] = previous + rng.normal(0.0, cfg.intonation_cents / 100)
                 voiced[v, a_in:b_in] = rng.random() >= cfg.rest_prob

