@@ -20,24 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 
 import numpy as np
-
-
-def timed(fn, repeats: int) -> tuple[float, float]:
-    """(first call, median of `repeats` further calls), seconds."""
-    start = time.perf_counter()
-    fn()
-    first = time.perf_counter() - start
-    runs = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - start)
-    return first, statistics.median(runs)
+from bench_supervised import timed  # the same first-call / median timing
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -205,7 +205,8 @@ def train(config_path: str, workdir: str, resume: bool) -> None:
 
     from gensep.atomic import write_json
     from gensep.checkpoint import load_initial_weights
-    from gensep.models.f0net import F0Net, f0_loss, param_count
+    from gensep.models.f0net import F0Net, f0_loss
+    from gensep.models.masknet import param_count
     from gensep.training import fit
 
     cfg = load_config(config_path, F0RunConfig)

@@ -250,11 +250,6 @@ def ordered_bins(probs: jnp.ndarray, separation: int) -> jnp.ndarray:
     return jnp.stack(picks, axis=-1)
 
 
-def param_count(model: nnx.Module) -> int:
-    """Number of trainable scalars."""
-    return sum(int(p.size) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
-
-
 __all__ = [
     "F0Net",
     "F0NetConfig",
@@ -263,5 +258,4 @@ __all__ = [
     "f0_loss",
     "features",
     "ordered_bins",
-    "param_count",
 ]
