@@ -73,7 +73,7 @@ def get_parser() -> argparse.ArgumentParser:
         "--f0-method",
         choices=("score", "salience", "neural", "file"),
         help="where the F0s come from (default: file with --f0, score with --score, else "
-        "neural when its model is installed, salience otherwise)",
+        "salience, which separated best)",
     )
     sep.add_argument("--model", help="a trained model (<name>.npz + .json); default: shipped")
     sep.add_argument("--priors", metavar="DIR", help="--method flow: the prior registry folder")

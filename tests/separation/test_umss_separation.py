@@ -240,7 +240,7 @@ def test_cli_estimates_f0_when_none_is_given(tmp_path, model_path, capsys):
     args = ["separate", str(wav), "--model", str(model_path), "--out", str(out)]
     from gensep.f0 import default_f0_method
 
-    assert main(args) == 0  # no F0 argument: the default F0 method (neural if installed)
+    assert main(args) == 0  # no F0 argument: the default F0 method (salience)
     assert f"F0: {default_f0_method()}" in capsys.readouterr().out
     assert {p.stem for p in out.glob("*.wav")} == {"soprano", "alto", "tenor", "bass", "residual"}
     f0 = write_f0_csv(tmp_path / "soprano.f0.csv", *track.f0["soprano"])
