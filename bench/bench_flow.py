@@ -79,13 +79,27 @@ def main(argv: list[str] | None = None) -> dict:
         "first_step_s": round(first, 2),
         "step_s": round(statistics.median(times), 3),
         "steps_per_s": round(1 / statistics.median(times), 3),
+        **machine(),
+    }
+    return emit(result, args.json)
+
+
+def machine() -> dict:
+    """The CPU, its core count and JAX's devices: where a benchmark ran."""
+    import jax
+
+    return {
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
         "devices": [str(d) for d in jax.devices()],
     }
+
+
+def emit(result: dict, path: str | None) -> dict:
+    """Print `result` as JSON, and write it to `path` if given."""
     print(json.dumps(result, indent=1))
-    if args.json:
-        with open(args.json, "w") as f:
+    if path:
+        with open(path, "w") as f:
             json.dump(result, f, indent=1)
     return result
 
