@@ -34,6 +34,7 @@ SOURCE_ORDERS = (
 # BSSEval puts an estimate lying exactly in the span of the references (the mixture/n
 # floor) at SAR = +inf; museval and the fast scorer both print rounding noise there, ~190 dB.
 INFINITE_DB = 100.0
+INSTGLOW = "InstGlow SDR"  # BSSEval SDR of mono downmixes per 60 s segment (Zhu et al. 2022)
 KIND_ORDER = {
     "oracle": 0,
     "unsupervised": 1,
@@ -88,10 +89,19 @@ def aggregate(runs: list[dict]) -> dict:
             for metric in METRICS:
                 value = scores["median"][source][metric]
                 table["values"][row, source, metric].append(np.nan if value is None else value)
+            if "instglow_sdr" in scores:  # one SDR per 60 s mono segment, median over them
+                value = scores["instglow_sdr"].get(source)
+                table["values"][row, source, INSTGLOW].append(np.nan if value is None else value)
     for table in tables.values():
         table["rows"].sort(key=lambda r: (KIND_ORDER.get(table["kind"][r], 9), r))
         table["sources"] = _ordered(table["sources"])
     return dict(sorted(tables.items(), key=lambda item: (item[0] != "sources", item[0])))
+
+
+def _metrics(table: dict) -> tuple[str, ...]:
+    """BSSEval v4 and SI-SDR, and the InstGlow protocol's SDR where it was scored."""
+    scored = any(key[2] == INSTGLOW for key in table["values"])
+    return (*METRICS, INSTGLOW) if scored else METRICS
 
 
 def _ordered(sources: list[str]) -> list[str]:
@@ -114,7 +124,9 @@ def markdown(tables: dict, folder: Path) -> str:
         "BSSEval v4 (1 s windows, hop 1 s) and SI-SDR in dB: median over the frames of a "
         "track (only frames where every reference is above the silence threshold), then "
         f"median over tracks. SI-SDR is the {SI_SDR_VARIANT}. Rows marked * matched "
-        "estimates to references by the best permutation.",
+        "estimates to references by the best permutation. InstGlow SDR (where scored): "
+        "the SDR of mono downmixes per 60 s segment (InstGlow protocol), median over a "
+        "track's segments, then median over tracks.",
         "",
     ]
     for name, table in tables.items():
@@ -122,7 +134,7 @@ def markdown(tables: dict, folder: Path) -> str:
         lines += [f"## Table: {name}", ""]
         if not sources:
             lines += ["No track was scored in this table (see the runs below).", ""]
-        for metric in METRICS if sources else ():
+        for metric in _metrics(table) if sources else ():
             lines += [
                 f"### {metric}",
                 "",
@@ -167,7 +179,7 @@ def csv_rows(tables: dict) -> tuple[list[list], list[list]]:
         for row in table["rows"]:
             method = row if name == "sources" else f"{row} [{name}]"
             for source in table["sources"]:
-                for metric in METRICS:
+                for metric in _metrics(table):
                     values = table["values"][row, source, metric]
                     median, mean = _stat(values, np.median), _stat(values, np.mean)
                     summary.append([method, source, metric, median, mean])

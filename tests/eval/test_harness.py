@@ -173,6 +173,11 @@ def test_bsseval_equals_museval_eval_mus_track(tmp_path):
     )[0][:, 0]
     for name, value in zip(names, whole, strict=True):
         assert record["scores"]["instglow_sdr"][name] == pytest.approx(value, abs=0.01)
+    tables = report.report(out)  # one track: the table's InstGlow cell is its value
+    for name, value in zip(names, whole, strict=True):
+        cell = tables["sources"]["values"]["irm", name, report.INSTGLOW]
+        assert cell == [pytest.approx(value, abs=0.01)]
+    assert "### InstGlow SDR" in (out / "report.md").read_text()
 
 
 def _read_wav(path: Path) -> np.ndarray:
