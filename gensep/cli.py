@@ -76,7 +76,11 @@ def get_parser() -> argparse.ArgumentParser:
         "salience, which separated best)",
     )
     sep.add_argument("--model", help="a trained model (<name>.npz + .json); default: shipped")
-    sep.add_argument("--priors", metavar="DIR", help="--method flow: the prior registry folder")
+    sep.add_argument(
+        "--priors",
+        metavar="DIR",
+        help="--method flow: the prior registry folder (default: the shipped band priors)",
+    )
     sep.add_argument(
         "--sources", metavar="A,B,...", help="--method flow: the priors to use (default: all)"
     )

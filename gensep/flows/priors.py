@@ -55,6 +55,21 @@ def check_name(name: str) -> str:
     return name
 
 
+def shipped_registry(kind: str = "band") -> Path:
+    """The registry shipped with the package: "band" (vocals, drums, bass, other; trained
+    on the rendered band set by configs/prior_band.yaml) or "choir" (soprano, alto,
+    tenor, bass; configs/prior_choir.yaml). GensepError if it is not installed."""
+    from importlib import resources
+
+    path = Path(str(resources.files("gensep.models"))) / "priors" / kind
+    if not path.is_dir():
+        raise GensepError(
+            f"no shipped {kind!r} priors at {path}; pass a registry folder (--priors DIR) "
+            "or train one with train/prior.py"
+        )
+    return path
+
+
 def prior_dir(registry: str | Path, name: str) -> Path:
     return Path(registry) / check_name(name)
 
@@ -252,4 +267,5 @@ __all__ = [
     "load_priors",
     "read_card",
     "register_prior",
+    "shipped_registry",
 ]

@@ -98,7 +98,8 @@ def separate_file(
     MusicXML, one source per part) to the recording, "salience" and "neural" estimate four
     voices (soprano, alto, tenor, bass) from the mixture. None picks "file" when F0 files
     are given, "score" when a score is, and `default_f0_method()` otherwise. Generative
-    methods ("flow") take a prior registry folder `priors` and optionally the prior names
+    methods ("flow") take a prior registry folder `priors` (default: the shipped band
+    priors, `gensep.flows.priors.shipped_registry`) and optionally the prior names
     `sources` (default: every registered prior).
 
     Raises:
@@ -130,6 +131,11 @@ def separate_file(
     if model is not None:
         options["model"] = model
     if "priors" in spec.needs:
+        if priors is None:
+            from gensep.flows.priors import shipped_registry
+
+            priors = shipped_registry("band")
+            log(f"priors: the shipped band priors ({priors})")
         options.update(priors=priors, sources=sources)
     elif priors is not None or sources is not None:
         raise GensepError(f"method {method!r} takes no priors (--priors, --sources)")
