@@ -2,17 +2,18 @@
 
 Run: `.venv/bin/python bench/bench_flow_separation.py --priors runs/priors/band
 [--data data/band] [--split test] [--tracks 3] [--seconds 8] [--iterations 10,30,100]
-[--fit-iterations 30] [--json OUT.json]`.
+[--solver denoise|adam] [--fit-iterations 30] [--json OUT.json]`.
 
 For each of the first `--tracks` tracks of a MUSDB-layout set (the start of each, `--seconds`
 long; the mixture is the sum of those stems), separate with `--method flow` over the
-priors named like the stems, once per iteration count (each a full annealed schedule of
-that length, not a snapshot of a longer one), after one untimed call that compiles.
+priors named like the stems (`--solver`, the separation's defaults otherwise), once per
+iteration count (each a full annealed schedule of that length, not a snapshot of a longer
+one), after one untimed call that compiles.
 Reported per iteration count, mean over tracks and stems:
 - SDR: BSSEval v4 (fast scorer, 1 s windows), the median over a track's windows;
 - SI-SDR: the UMSS protocol (1 s frames, no mean removal), the median over frames;
 - x real time: audio seconds per wall second of the separation call;
-with `--fit-iterations`, the same for the mixture-fit objective (objective="fit");
+with `--fit-iterations`, the same for Adam on the mixture-fit objective (objective="fit");
 and, measured in the same run on the same excerpts, the references: the mixture as every
 estimate (the floor) and the oracle ratio mask (IRM, the ceiling of a magnitude mask).
 """
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tracks", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--iterations", default="10,30,100")
-    parser.add_argument("--learning-rate", type=float, default=0.05)
+    parser.add_argument("--solver", default="denoise", choices=["denoise", "adam"])
+    parser.add_argument("--learning-rate", type=float, default=0.05, help="--solver adam")
     parser.add_argument(
         "--fit-iterations",
         default="",
@@ -94,7 +96,9 @@ def main(argv: list[str] | None = None) -> dict:
             "x_real_time": round(audio_s / wall, 4),
         }
 
-    flow = {"priors": args.priors, "sources": names, "learning_rate": args.learning_rate}
+    flow = {"priors": args.priors, "sources": names, "solver": args.solver}
+    if args.solver == "adam":
+        flow["learning_rate"] = args.learning_rate
     _, rate, stems = excerpts[0]
     separate(sum(stems.values()), rate, "flow", iterations=2, **flow)  # compile, untimed
     rows = {}
@@ -104,14 +108,16 @@ def main(argv: list[str] | None = None) -> dict:
     fit_rows = {}
     fit_counts = [int(v) for v in args.fit_iterations.split(",") if v]
     if fit_counts:  # its own compilation, untimed
-        separate(sum(stems.values()), rate, "flow", iterations=2, objective="fit", **flow)
+        fit = {**flow, "solver": "adam", "objective": "fit", "learning_rate": args.learning_rate}
+        separate(sum(stems.values()), rate, "flow", iterations=2, **fit)
     for n in fit_counts:
-        fit_rows[n] = run("flow", iterations=n, objective="fit", **flow)
+        fit_rows[n] = run("flow", iterations=n, **fit)
         print(f"flow (fit) {n:4d} iterations: {fit_rows[n]}", flush=True)
     result = {
         "priors": names,
         "tracks": [e[0] for e in excerpts],
         "seconds": args.seconds,
+        "solver": args.solver,
         "flow": rows,
         "flow_fit": fit_rows,
         "mixture": run("mixture", oracle=True),
