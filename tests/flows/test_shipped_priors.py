@@ -40,11 +40,19 @@ def bits_per_dim(prior, audio) -> float:
     return float(np.mean(prior.model.bits_per_dim(patches, sigma)))
 
 
-def test_the_shipped_band_registry_lists_four_compatible_small_priors():
-    rows = list_priors(shipped_registry("band"))
-    assert [r["name"] for r in rows] == ["bass", "drums", "other", "vocals"]
-    assert sum(r["bytes"] for r in rows) < 10e6
+@pytest.mark.parametrize(
+    "kind, names",
+    [
+        ("band", ["bass", "drums", "other", "vocals"]),
+        ("choir", ["alto", "bass", "soprano", "tenor"]),
+    ],
+)
+def test_each_shipped_registry_lists_four_compatible_small_priors(kind, names):
+    rows = list_priors(shipped_registry(kind))
+    assert [r["name"] for r in rows] == names
+    assert sum(r["bytes"] for r in rows) < 10e6  # the bound: < 20 MB together
     assert len({str(r["card"]["spectro"]) for r in rows}) == 1  # one front end for all
+    assert [p.name for p in load_priors(shipped_registry(kind))] == names  # loads, compatible
 
 
 # eval/priors.py: 98.8% of held-out stem patches are likeliest under their own prior, but
