@@ -126,7 +126,7 @@ METHODS: dict[str, Method] = {
             f"{_PKG}.flow",
             "generative",
             ("priors",),
-            summary="source-only Glow priors: annealed max-likelihood masks (InstGlow-like)",
+            summary="source-only Glow priors: masks by annealed denoising under each prior",
         ),
         *(
             Method(
