@@ -21,15 +21,13 @@ import sys
 from pathlib import Path
 
 
-def confusion(registry: str, root: str | None = None, batch: int = 16) -> dict:
+def confusion(registry: str, root: str | None = None) -> dict:
     """{"names", "levels": {sigma: {"confusion", "accuracy", "mean_bits_per_dim"}}}."""
-    import jax.numpy as jnp
     import numpy as np
 
     from gensep.config import from_dict
     from gensep.flows import trainer
     from gensep.flows.priors import load_priors
-    from gensep.flows.spectro import training_patches
 
     priors = load_priors(registry)
     names = [p.name for p in priors]
@@ -39,29 +37,16 @@ def confusion(registry: str, root: str | None = None, batch: int = 16) -> dict:
         cfg = from_dict(trainer.PriorRunConfig, prior.card["config"], f"{prior.name} card")
         if root is not None:
             cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=root))
-        _, held = trainer.split_tracks(cfg.data)
-        tracks = trainer.read_source(held, cfg.data.source, cfg.spectro.sample_rate)
-        sampler = trainer.make_sampler(cfg, tracks, cfg.data.heldout_excerpts, trainer.HELDOUT_SEED)
-        patches[prior.name] = training_patches(next(sampler)["source"][:, 0], cfg.spectro)
+        patches[prior.name] = trainer.heldout_patches(cfg, trainer.split_tracks(cfg.data)[1])
     out = {"registry": str(registry), "names": names, "levels": {}}
     for k, sigma in enumerate(levels):
         matrix = np.zeros((len(names), len(names)), int)
         means = np.zeros((len(names), len(names)))
         for i, stem in enumerate(names):
-            x = patches[stem]
-            x = x + sigma * np.random.default_rng(k).standard_normal(x.shape).astype(np.float32)
-            bpd = np.stack(
-                [
-                    np.concatenate(
-                        [
-                            np.asarray(p.model.bits_per_dim(jnp.asarray(x[s : s + batch]), sigma))
-                            for s in range(0, len(x), batch)
-                        ]
-                    )
-                    for p in priors
-                ],
+            bpd = np.stack(  # [excerpts, priors], the same noise for every prior
+                [trainer.noisy_bits_per_dim(p.model, patches[stem], sigma, k) for p in priors],
                 axis=1,
-            )  # [excerpts, priors]
+            )
             np.add.at(matrix[i], np.argmin(bpd, axis=1), 1)
             means[i] = bpd.mean(axis=0)
         out["levels"][str(sigma)] = {

@@ -245,24 +245,38 @@ def train_prior(
     return register(model, cfg, registry, name, tracks, heldout_folders, int(state.step), overwrite)
 
 
-def heldout_bits_per_dim(model, cfg: PriorRunConfig, folders: Sequence[Path]) -> dict[str, Any]:
-    """Mean bits/dim of seeded held-out excerpts at each noise level (see the module doc)."""
-    import jax.numpy as jnp
-
-    if not folders:
-        return {"bits_per_dim": None, "rule": "no held-out tracks (fewer than two tracks)"}
+def heldout_patches(cfg: PriorRunConfig, folders: Sequence[Path]) -> np.ndarray:
+    """The seeded held-out excerpts of `cfg.data.source` in `folders` as patches [B, T, F, 1]
+    (`heldout_excerpts` of them, no gain change): what a card's bits/dim are measured on."""
     tracks = read_source(folders, cfg.data.source, cfg.spectro.sample_rate)
     sampler = make_sampler(cfg, tracks, cfg.data.heldout_excerpts, HELDOUT_SEED)
-    x = training_patches(next(sampler)["source"][:, 0], cfg.spectro)
-    levels = model.config.noise_levels or (0.0,)
-    by_level = {}
-    for i, level in enumerate(sorted(levels)):
-        noisy = x + level * np.random.default_rng(i).standard_normal(x.shape).astype(np.float32)
-        sigma = level if model.config.conditioned else None
-        bpd = [
-            model.bits_per_dim(jnp.asarray(noisy[k : k + 16]), sigma) for k in range(0, len(x), 16)
+    return training_patches(next(sampler)["source"][:, 0], cfg.spectro)
+
+
+def noisy_bits_per_dim(model, x: np.ndarray, level: float, seed: int, batch: int = 16):
+    """Bits/dim [B] of x + level * N(0, 1) (noise seeded by `seed`), in batches."""
+    import jax.numpy as jnp
+
+    noisy = x + level * np.random.default_rng(seed).standard_normal(x.shape).astype(np.float32)
+    sigma = level if model.config.conditioned else None
+    return np.concatenate(
+        [
+            np.asarray(model.bits_per_dim(jnp.asarray(noisy[k : k + batch]), sigma))
+            for k in range(0, len(x), batch)
         ]
-        by_level[str(level)] = float(np.mean(np.concatenate([np.asarray(b) for b in bpd])))
+    )
+
+
+def heldout_bits_per_dim(model, cfg: PriorRunConfig, folders: Sequence[Path]) -> dict[str, Any]:
+    """Mean bits/dim of seeded held-out excerpts at each noise level (see the module doc)."""
+    if not folders:
+        return {"bits_per_dim": None, "rule": "no held-out tracks (fewer than two tracks)"}
+    x = heldout_patches(cfg, folders)
+    levels = model.config.noise_levels or (0.0,)
+    by_level = {
+        str(level): float(np.mean(noisy_bits_per_dim(model, x, level, i)))
+        for i, level in enumerate(sorted(levels))
+    }
     return {
         "bits_per_dim": by_level[str(min(levels))],  # at the lowest (cleanest) level
         "by_noise_level": by_level,
@@ -329,7 +343,9 @@ __all__ = [
     "PriorRunConfig",
     "flow_config",
     "heldout_bits_per_dim",
+    "heldout_patches",
     "load_run_config",
+    "noisy_bits_per_dim",
     "register",
     "register_run",
     "split_tracks",

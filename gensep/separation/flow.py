@@ -261,29 +261,26 @@ class _Runner:
             n = (frames - t_p) // hop_p + 1
             return (np.arange(n) * hop_p)[:, None] + np.arange(t_p)
 
+        def log_probs(y, states, sigma):  # y [J, L, F] compressed -> J x log p [N]
+            patches = y[:, patch_index(y.shape[1])][..., None]  # [J, N, T_p, F, 1]
+            return [
+                nnx.merge(graphdef, state).log_prob(patches[j], sigma if conditioned[j] else None)
+                for j, (graphdef, state) in enumerate(zip(graphdefs, states, strict=True))
+            ]
+
         def loss(v, states, mag, sigma, w):
             m = magnitudes(v, mag)
-            patches = compress(m, spectro)[:, patch_index(mag.shape[0])][..., None]
-            total = 0.0
-            for j, (graphdef, state) in enumerate(zip(graphdefs, states, strict=True)):
-                model = nnx.merge(graphdef, state)
-                bpd = model.bits_per_dim(patches[j], sigma if conditioned[j] else None)
-                total = total + w[j] * jnp.mean(bpd)
+            per_dim = -1.0 / (config.dims * np.log(2.0))  # nats per patch -> bits/dim
+            lps = log_probs(compress(m, spectro), states, sigma)
+            total = sum(w[j] * per_dim * jnp.mean(lp) for j, lp in enumerate(lps))
             if objective == "fit":
                 p, q = mag / ref, jnp.sum(m, axis=0) / ref
                 gkl = p * jnp.log((p + 1e-6) / (q + 1e-6)) - p + q
                 total = total + fit_weight * jnp.mean(gkl)
             return total
 
-        def log_density(y, states, sigma):  # y [J, L, F] compressed -> sum of log p_j
-            patches = y[:, patch_index(y.shape[1])][..., None]
-            total = 0.0
-            for j, (graphdef, state) in enumerate(zip(graphdefs, states, strict=True)):
-                model = nnx.merge(graphdef, state)
-                total = total + jnp.sum(
-                    model.log_prob(patches[j], sigma if conditioned[j] else None)
-                )
-            return total
+        def log_density(y, states, sigma):  # the sum of every prior's log p over patches
+            return sum(jnp.sum(lp) for lp in log_probs(y, states, sigma))
 
         def optimise(states, mag, n_iter, anneal, rate, w, levels):
             n_src, n_levels = len(graphdefs), levels.shape[0]
