@@ -15,6 +15,8 @@ Methods: "true" (the truth itself: scores 1.0, a check of the scoring), and the 
 `gensep.f0.estimate.estimate_f0` ("salience", "score", "neural"). "score" needs a score file
 beside the audio (Bach10's `NN-Name.mid`, or a single *.mid / *.musicxml in a layout track
 folder) and is skipped where there is none; "neural" is skipped when its model is missing.
+`--neural-model LABEL=PATH` adds a method LABEL: "neural" with the model at PATH (say, one
+trained with rendered chorales, whose rows on the rendered test split are optimistic).
 Estimated voices are matched to the truth's by name, else by rank of median pitch.
 """
 
@@ -50,8 +52,31 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bach10", help="the Bach10 root (voicing re-derived from the stems)")
     parser.add_argument("--max-tracks", type=int, help="only the first N tracks of each set")
     parser.add_argument("--jobs", type=int, default=1, help="tracks in parallel (processes)")
+    parser.add_argument(
+        "--neural-model",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="a method LABEL: the neural estimator with the model at PATH (repeatable)",
+    )
     parser.add_argument("--out", help="CSV of per-track scores (default results/f0/<set>.csv)")
     return parser
+
+
+def neural_models(specs: list[str]) -> dict[str, str]:
+    """{label: model path} from LABEL=PATH arguments."""
+    models = {}
+    for spec in specs:
+        label, sep, path = spec.partition("=")
+        if not sep or not label or not path:
+            raise GensepError(f"--neural-model {spec!r}: expected LABEL=PATH")
+        if label in ("true", "salience", "score", "neural") or label in models:
+            raise GensepError(f"--neural-model {spec!r}: label {label!r} is already a method")
+        stem = Path(path).with_suffix("") if Path(path).suffix in (".npz", ".json") else Path(path)
+        if not stem.with_suffix(".npz").is_file():
+            raise GensepError(f"--neural-model {spec!r}: no model at {stem}.npz")
+        models[label] = str(stem)
+    return models
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,15 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     try:
         sets = _datasets(args)
-        unknown = set(methods) - {"true", "salience", "score", "neural"}
+        models = neural_models(args.neural_model)
+        known = ["true", "salience", "score", "neural", *models]
+        unknown = set(methods) - set(known)
         if unknown:
-            raise GensepError(
-                f"unknown methods {sorted(unknown)}; known: true, salience, score, neural"
-            )
+            raise GensepError(f"unknown methods {sorted(unknown)}; known: {', '.join(known)}")
         methods = _available(methods)
         rows = []
         for name, jobs in sets:
-            jobs = [(name, loader, methods) for loader in jobs[: args.max_tracks]]
+            jobs = [(name, loader, methods, models) for loader in jobs[: args.max_tracks]]
             if args.jobs > 1:
                 with ProcessPoolExecutor(args.jobs) as pool:
                     results = list(pool.map(_score_track, jobs))
@@ -150,7 +175,7 @@ def voices_high_to_low(f0: dict[str, F0Track]) -> list[str]:
 
 
 def _score_track(job: tuple) -> tuple[list[dict], list[str]]:
-    dataset, loader, methods = job
+    dataset, loader, methods, models = job
     track, names, score = load_track(loader)
     rows, notes = [], []
     for method in methods:
@@ -164,7 +189,10 @@ def _score_track(job: tuple) -> tuple[list[dict], list[str]]:
             from gensep.f0.estimate import estimate_f0
 
             try:
-                estimate = estimate_f0(track.mixture, track.rate, method, names, score=score)
+                kind, model = ("neural", models[method]) if method in models else (method, None)
+                estimate = estimate_f0(
+                    track.mixture, track.rate, kind, names, score=score, model=model
+                )
             except GensepError as err:  # one method failing on one track is not fatal
                 notes.append(f"{track.name}: method {method!r} failed ({err}); not scored")
                 continue

@@ -75,6 +75,12 @@ def get_parser() -> argparse.ArgumentParser:
         help="where the F0s come from (default: file with --f0, score with --score, else "
         "salience, which separated best)",
     )
+    sep.add_argument(
+        "--f0-model",
+        metavar="PATH",
+        help="--f0-method neural: the F0 network (<name>.npz + .json); default: the shipped "
+        "label-free one",
+    )
     sep.add_argument("--model", help="a trained model (<name>.npz + .json); default: shipped")
     sep.add_argument(
         "--priors",
@@ -154,6 +160,7 @@ def _separate(args: argparse.Namespace) -> None:
         args.model,
         score=args.score,
         f0_method=args.f0_method,
+        f0_model=args.f0_model,
         priors=args.priors,
         sources=args.sources,
     )

@@ -50,13 +50,15 @@ def read_f0_files(
     return tracks
 
 
-def _f0_options(spec, f0_files, score, f0_method, seconds: float, log) -> dict:
+def _f0_options(spec, f0_files, score, f0_method, seconds: float, log, f0_model=None) -> dict:
     """The registry options that give an F0-informed method its F0s (see separate_file)."""
     from gensep.f0.estimate import F0_METHODS, default_f0_method
 
     if "f0" not in spec.needs:
-        if f0_files or score is not None or f0_method is not None:
-            raise GensepError(f"method {spec.name!r} takes no F0 (--f0, --score, --f0-method)")
+        if f0_files or score is not None or f0_method is not None or f0_model is not None:
+            raise GensepError(
+                f"method {spec.name!r} takes no F0 (--f0, --score, --f0-method, --f0-model)"
+            )
         return {}
     if f0_files and score is not None:
         raise GensepError("pass either --f0 files or --score, not both")
@@ -75,7 +77,12 @@ def _f0_options(spec, f0_files, score, f0_method, seconds: float, log) -> dict:
         raise GensepError(f"--f0 files go with --f0-method file, not {f0_method}")
     if (f0_method == "score") != (score is not None):
         raise GensepError("--score FILE goes with --f0-method score (and that method needs it)")
+    if f0_model is not None and f0_method != "neural":
+        raise GensepError(f"--f0-model goes with --f0-method neural, not {f0_method}")
     log(f"F0: {f0_method}" + (f" ({score}, aligned to the recording)" if score else ""))
+    if f0_model is not None:
+        log(f"F0 model: {f0_model}")
+        return {"f0_method": f0_method, "score": score, "f0_model": f0_model}
     return {"f0_method": f0_method, "score": score}
 
 
@@ -90,6 +97,7 @@ def separate_file(
     f0_method: str | None = None,
     priors: str | Path | None = None,
     sources: Sequence[str] | str | None = None,
+    f0_model: str | Path | None = None,
 ) -> dict[str, Path]:
     """Separate `path` into `<out_dir>/<source>.wav` + `residual.wav`; returns the paths.
 
@@ -97,7 +105,8 @@ def separate_file(
     "file" reads `f0_files` (one CSV per source), "score" aligns a `score` (MIDI or
     MusicXML, one source per part) to the recording, "salience" and "neural" estimate four
     voices (soprano, alto, tenor, bass) from the mixture. None picks "file" when F0 files
-    are given, "score" when a score is, and `default_f0_method()` otherwise. Generative
+    are given, "score" when a score is, and `default_f0_method()` otherwise; `f0_model` is
+    the network of "neural" (default: the shipped one). Generative
     methods ("flow") take a prior registry folder `priors` (default: the shipped band
     priors, `gensep.flows.priors.shipped_registry`) and optionally the prior names
     `sources` (default: every registered prior).
@@ -127,7 +136,7 @@ def separate_file(
         )
     if not np.any(mixture):
         raise AudioError(f"{path}: silent (all samples zero): nothing to separate")
-    options = _f0_options(spec, f0_files, score, f0_method, seconds, log)
+    options = _f0_options(spec, f0_files, score, f0_method, seconds, log, f0_model)
     if model is not None:
         options["model"] = model
     if "priors" in spec.needs:

@@ -124,3 +124,26 @@ def test_score_without_a_score_file_is_skipped_with_a_note(dataset, tmp_path, ca
     with open(out) as handle:
         assert {r["method"] for r in csv.DictReader(handle)} == {"true"}
     assert "no score file" in capsys.readouterr().err
+
+
+def test_a_named_neural_model_is_its_own_method(dataset, tmp_path, capsys):
+    from gensep.f0.neural import default_f0_model_path
+
+    shipped = default_f0_model_path()
+    out = tmp_path / "scores.csv"
+    argv = ["--data", str(dataset), "--max-tracks", "1", "--out", str(out)]
+    models = ["--neural-model", f"again={shipped}.npz"]
+    assert eval_f0.main(["--methods", "neural,again", *models, *argv]) == 0
+    with open(out) as handle:
+        rows = list(csv.DictReader(handle))
+    rpa = {(r["method"], r["voice"]): float(r["rpa"]) for r in rows}
+    assert {method for method, _ in rpa} == {"neural", "again"}
+    # the same file under another label: the same estimates, so the same scores
+    assert all(rpa["again", voice] == rpa["neural", voice] for voice in VOICES)
+    for bad, message in [
+        ("again", "expected LABEL=PATH"),
+        (f"salience={shipped}", "already a method"),
+        (f"x={tmp_path / 'missing'}", "no model at"),
+    ]:
+        assert eval_f0.main(["--methods", "true", "--neural-model", bad, *argv]) == 2
+        assert message in capsys.readouterr().err

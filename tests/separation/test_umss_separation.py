@@ -248,9 +248,17 @@ def test_cli_estimates_f0_when_none_is_given(tmp_path, model_path, capsys):
         (["--f0-method", "file"], "needs the F0 of every source"),
         (["--f0-method", "score"], "--score FILE goes with --f0-method score"),
         (["--f0-method", "salience", "--f0", str(f0)], "--f0 files go with --f0-method file"),
+        (["--f0-model", "m.npz"], "--f0-model goes with --f0-method neural, not salience"),
     ]:
         assert main([*args, *extra]) == 2
         assert message in capsys.readouterr().err
+    from gensep.f0.neural import default_f0_model_path
+
+    neural = [*args, "--f0-method", "neural", "--f0-model"]
+    assert main([*neural, str(default_f0_model_path())]) == 0
+    assert f"F0 model: {default_f0_model_path()}" in capsys.readouterr().out
+    assert main([*neural, str(tmp_path / "missing")]) == 2
+    assert "missing" in capsys.readouterr().err
     assert main(["separate", str(wav), "--method", "nmf", "--f0-method", "salience"]) == 2
     assert "takes no F0" in capsys.readouterr().err
 
