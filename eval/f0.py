@@ -270,14 +270,16 @@ def _nanmean(values: list[float]) -> float:
 
 def format_table(rows: list[dict]) -> str:
     """The summary as a fixed-width table (x-RT "-" for "true": nothing is estimated)."""
-    header = f"{'dataset':<14}{'method':<10}{'voice':<11}" + "".join(
+    summary = list(summarise(rows))
+    wide = max([len("method"), *(len(method) + 1 for _, method, *_ in summary)])
+    header = f"{'dataset':<14}{'method':<{wide}}{'voice':<11}" + "".join(
         f"{m.upper():>7}" for m in METRICS
     )
     lines = [header + f"{'x-RT':>8}"]
-    for dataset, method, voice, means, speed in summarise(rows):
+    for dataset, method, voice, means, speed in summary:
         cells = "".join("      -" if np.isnan(means[m]) else f"{means[m]:7.3f}" for m in METRICS)
         pace = "-" if method == "true" else f"{speed:.1f}"
-        lines.append(f"{dataset:<14}{method:<10}{voice:<11}{cells}{pace:>8}")
+        lines.append(f"{dataset:<14}{method:<{wide}}{voice:<11}{cells}{pace:>8}")
     return "\n".join(lines)
 
 
