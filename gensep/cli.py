@@ -73,13 +73,13 @@ def get_parser() -> argparse.ArgumentParser:
         "--f0-method",
         choices=("score", "salience", "neural", "file"),
         help="where the F0s come from (default: file with --f0, score with --score, else "
-        "salience, which separated best)",
+        "neural, which separated best)",
     )
     sep.add_argument(
         "--f0-model",
         metavar="PATH",
         help="--f0-method neural: the F0 network (<name>.npz + .json); default: the shipped "
-        "label-free one",
+        "f0_choir_rendered (gensep/models/weights/f0_choir is the label-free one)",
     )
     sep.add_argument("--model", help="a trained model (<name>.npz + .json); default: shipped")
     sep.add_argument(

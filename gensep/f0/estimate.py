@@ -12,8 +12,10 @@ Methods (`F0_METHODS`):
 
 `default_f0_method()` is what a blind separation uses when the user names none: the
 method that separated best through the harness (`configs/eval_{choir,bach10}.yaml`), today
-"salience": UMSS SI-SDR 6.31 dB with salience F0s against 6.08 with the shipped neural
-model on the rendered choir test split, 3.68 against -0.34 on Bach10.
+"neural" with its default model (gensep/models/weights/f0_choir_rendered): UMSS SI-SDR
+9.36 dB on the rendered choir test split (optimistic: trained on chorales from the same
+renderer) against 6.31 with salience F0s and 6.08 with the label-free network, and on
+real Bach10 4.35 against 3.68 and -0.34 (true F0s: 11.30 and 6.76).
 """
 
 from __future__ import annotations
@@ -27,8 +29,7 @@ from gensep.data.track import F0Track
 from gensep.errors import GensepError
 
 F0_METHODS = ("score", "salience", "neural", "file")
-NEURAL_MODEL = "f0_choir"  # gensep/models/weights/<NEURAL_MODEL>.npz + .json
-DEFAULT_METHOD = "salience"  # measured best for separation (module docstring)
+DEFAULT_METHOD = "neural"  # measured best for separation (module docstring)
 VOICES = ("soprano", "alto", "tenor", "bass")
 
 
@@ -57,7 +58,7 @@ def estimate_f0(
         None keeps the score's part names; given names rename the parts from the highest
         mean pitch down (as many names as parts).
       score: The score file (method "score").
-      model: A neural F0 model path (method "neural"; None: the shipped one).
+      model: A neural F0 model path (method "neural"; None: `default_f0_model_path()`).
 
     Raises:
       GensepError: an unknown method, "score" without a score, "file" (not estimable), or

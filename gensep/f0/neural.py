@@ -1,11 +1,14 @@
 """Neural multi-F0 estimation of recordings with a trained `F0Net` (gensep.models.f0net).
 
-    tracks = neural_f0(audio, rate)            # the shipped model; [(times_s, hz)] high to low
+    tracks = neural_f0(audio, rate)            # the default model; [(times_s, hz)] high to low
 
 The recording is resampled to the model's rate and cut into fixed windows (10 s kept plus
 1 s of context either side, dropped), so the network is compiled once whatever the length.
-The shipped model lives at `default_f0_model_path()` (gensep/models/weights/f0_choir.npz +
-.json), trained by train/f0.py on synthetic mixtures only.
+Two models are shipped (gensep/models/weights/<name>.npz + .json), both trained by
+train/f0.py: `default_f0_model_path()`, f0_choir_rendered, trained on synthetic mixtures and
+then on rendered train chorales with their F0 files (the best blind F0 for separation, on
+the rendered choir test split and on real Bach10), and `label_free_f0_model_path()`,
+f0_choir, trained on synthetic mixtures only.
 """
 
 from __future__ import annotations
@@ -25,13 +28,21 @@ CHUNK_FRAMES = 1000  # frames kept from each inference window (10 s at 10 ms)
 CONTEXT_FRAMES = 100  # frames of context either side of a window, dropped (1 s)
 
 
+WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "weights"
+
+
 def default_f0_model_path() -> Path:
-    """The shipped model, `gensep/models/weights/f0_choir` (+ .npz / .json once installed)."""
-    return Path(__file__).resolve().parents[1] / "models" / "weights" / "f0_choir"
+    """The default model, `gensep/models/weights/f0_choir_rendered` (+ .npz / .json)."""
+    return WEIGHTS / "f0_choir_rendered"
+
+
+def label_free_f0_model_path() -> Path:
+    """The model trained on synthetic mixtures only, `gensep/models/weights/f0_choir`."""
+    return WEIGHTS / "f0_choir"
 
 
 def load_f0_model(path: str | Path | None = None) -> tuple[F0Net, dict]:
-    """(model, card) of the F0 network saved at `path` (default: the shipped one).
+    """(model, card) of the F0 network saved at `path` (default: `default_f0_model_path()`).
 
     Raises:
       CheckpointError: no model there (for the default path: how to train and export
@@ -46,10 +57,10 @@ def load_f0_model(path: str | Path | None = None) -> tuple[F0Net, dict]:
     shipped = path.resolve() == default_f0_model_path().resolve()
     if shipped and not path.with_suffix(".npz").is_file():
         raise CheckpointError(
-            f"no neural F0 model installed ({path}.npz missing): train and export one with "
-            "`python train/f0.py --config configs/f0_choir.yaml --workdir runs/f0_choir` then "
-            "`python train/f0.py --export runs/f0_choir --to gensep/models/weights/f0_choir`, "
-            "or use the 'salience' F0 method"
+            f"no neural F0 model installed ({path}.npz missing): train one with "
+            "train/f0.py and the configs/f0_choir*.yaml chain (see configs/"
+            "f0_choir_rendered.yaml), export it there with `python train/f0.py --export RUN "
+            f"--to {path}`, or use the 'salience' F0 method"
         )
     params, card = load_params(path)
     try:
@@ -112,7 +123,7 @@ def neural_f0(
     Args:
       audio: Mono audio [samples] (or [channels, samples], averaged).
       sample_rate: Its rate (Hz); resampled to the model's with soxr.
-      model: A model path (<name>.npz + .json), an `F0Net`, or None for the shipped model.
+      model: A model path (<name>.npz + .json), an `F0Net`, or None for the default model.
       n_voices: The number of voices asked for; must equal the model's (None: the model's).
       ordered: Decode the voices jointly, high to low and a semitone apart (else each
         voice's own most probable pitch); see `gensep.models.f0net.decode`.
@@ -162,4 +173,4 @@ def neural_f0(
     return [(times, hz[:, v].astype(np.float64)) for v in range(config.n_voices)]
 
 
-__all__ = ["default_f0_model_path", "load_f0_model", "neural_f0"]
+__all__ = ["default_f0_model_path", "label_free_f0_model_path", "load_f0_model", "neural_f0"]

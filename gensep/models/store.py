@@ -65,7 +65,7 @@ def load_params(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
         if not file.is_file():
             raise CheckpointError(
                 f"{file}: no such model file — a model is <name>.npz + <name>.json "
-                "(train/umss.py or train/supervised.py --export writes both)"
+                "(train/umss.py, train/supervised.py or train/f0.py --export writes both)"
             )
     try:
         with np.load(npz) as data:

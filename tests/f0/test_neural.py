@@ -146,9 +146,11 @@ def test_short_training_learns_then_exports(tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-5)
 
 
-def test_shipped_model_hears_a_held_chord():
-    """The shipped weights (trained on synthetic mixtures only) on a closed-form signal:
-    a C-major chord, four voices of 12 harmonics with a 1/k roll-off and 5 Hz vibrato."""
+@pytest.mark.parametrize("name", ["f0_choir", "f0_choir_rendered"])
+def test_shipped_model_hears_a_held_chord(name):
+    """Each shipped model (trained on synthetic mixtures only; and on with rendered
+    chorales) on a closed-form signal: a C-major chord, four voices of 12 harmonics with a
+    1/k roll-off and 5 Hz vibrato."""
     rate, seconds = 16000, 2.0
     t = np.arange(int(rate * seconds)) / rate
     notes_hz = np.array([523.25, 392.0, 329.63, 130.81])  # C5, G4, E4, C3: S, A, T, B
@@ -157,10 +159,23 @@ def test_shipped_model_hears_a_held_chord():
         phase = 2 * np.pi * np.cumsum(hz * (1 + 0.004 * np.sin(2 * np.pi * 5 * t))) / rate
         audio += sum(np.sin(k * phase) / k for k in range(1, 13) if k * hz < rate / 2)
     audio = (0.2 * audio / np.abs(audio).max()).astype(np.float32)
-    tracks = neural_f0(audio, rate)  # the shipped model
+    tracks = neural_f0(audio, rate, neural.default_f0_model_path().with_name(name))
     assert len(tracks) == 4
     hop_s = float(tracks[0][0][1] - tracks[0][0][0])
     n = len(tracks[0][0])
     truth = np.repeat(notes_hz[:, None], n, axis=1)
     truth[:, : int(0.1 / hop_s)] = truth[:, n - int(0.1 / hop_s) :] = 0  # skip the edges
     assert rpa(truth, tracks, hop_s) > 0.9
+
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("f0_*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_f0_configs_load_and_start_from_a_run_a_config_makes(path):
+    from gensep.config import load_config
+
+    cfg = load_config(path, train_f0.F0RunConfig)
+    assert cfg.model.n_voices == 4 and cfg.validation is not None
+    if cfg.init_from is not None:  # runs/<name> comes from configs/<name>.yaml
+        assert (path.parent / f"{Path(cfg.init_from).name}.yaml").is_file()

@@ -240,7 +240,7 @@ def test_cli_estimates_f0_when_none_is_given(tmp_path, model_path, capsys):
     args = ["separate", str(wav), "--model", str(model_path), "--out", str(out)]
     from gensep.f0 import default_f0_method
 
-    assert main(args) == 0  # no F0 argument: the default F0 method (salience)
+    assert main(args) == 0  # no F0 argument: the default F0 method (neural)
     assert f"F0: {default_f0_method()}" in capsys.readouterr().out
     assert {p.stem for p in out.glob("*.wav")} == {"soprano", "alto", "tenor", "bass", "residual"}
     f0 = write_f0_csv(tmp_path / "soprano.f0.csv", *track.f0["soprano"])
@@ -248,7 +248,7 @@ def test_cli_estimates_f0_when_none_is_given(tmp_path, model_path, capsys):
         (["--f0-method", "file"], "needs the F0 of every source"),
         (["--f0-method", "score"], "--score FILE goes with --f0-method score"),
         (["--f0-method", "salience", "--f0", str(f0)], "--f0 files go with --f0-method file"),
-        (["--f0-model", "m.npz"], "--f0-model goes with --f0-method neural, not salience"),
+        (["--f0-method", "salience", "--f0-model", "m.npz"], "goes with --f0-method neural"),
     ]:
         assert main([*args, *extra]) == 2
         assert message in capsys.readouterr().err
