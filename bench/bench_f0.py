@@ -8,7 +8,7 @@ further calls, reported as x real time (audio s per wall s) and as a ratio to th
 reference:
 - salience: `salience_f0`, four voices.
 - score: `align_score` of the truth's own F0 tracks (a score that matches) to the audio.
-- neural: `neural_f0` with the shipped model (skipped when none is installed).
+- neural: `neural_f0` with the default model (skipped when none is installed).
 - umss: the UMSS separation given the true F0s (the separation F0 feeds).
 - umss + refine 30: the same with 30 F0-refinement steps per chunk.
 Reference: `librosa.pyin` on the same mixture for ONE voice (a standard monophonic
