@@ -36,6 +36,7 @@ import numpy as np
 from gensep.data.track import F0Track, Track
 from gensep.errors import GensepError
 
+METHODS = ("true", "salience", "score", "neural")
 METRICS = ("rpa", "rca", "vr", "vfa", "oa")
 FIELDS = ("dataset", "method", "track", "voice", *METRICS, "audio_s", "estimate_s")
 SCORE_SUFFIXES = (".mid", ".midi", ".musicxml", ".mxl", ".xml")
@@ -64,18 +65,21 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def neural_models(specs: list[str]) -> dict[str, str]:
-    """{label: model path} from LABEL=PATH arguments."""
+    """{label: model path} from LABEL=PATH arguments, each model loaded once to check it."""
+    from gensep.f0.neural import load_f0_model
+
     models = {}
     for spec in specs:
         label, sep, path = spec.partition("=")
         if not sep or not label or not path:
             raise GensepError(f"--neural-model {spec!r}: expected LABEL=PATH")
-        if label in ("true", "salience", "score", "neural") or label in models:
+        if label in METHODS or label in models:
             raise GensepError(f"--neural-model {spec!r}: label {label!r} is already a method")
-        stem = Path(path).with_suffix("") if Path(path).suffix in (".npz", ".json") else Path(path)
-        if not stem.with_suffix(".npz").is_file():
-            raise GensepError(f"--neural-model {spec!r}: no model at {stem}.npz")
-        models[label] = str(stem)
+        try:
+            load_f0_model(path)
+        except GensepError as err:
+            raise GensepError(f"--neural-model {spec!r}: no model at {path} ({err})") from err
+        models[label] = path
     return models
 
 
@@ -85,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sets = _datasets(args)
         models = neural_models(args.neural_model)
-        known = ["true", "salience", "score", "neural", *models]
+        known = [*METHODS, *models]
         unknown = set(methods) - set(known)
         if unknown:
             raise GensepError(f"unknown methods {sorted(unknown)}; known: {', '.join(known)}")

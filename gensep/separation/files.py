@@ -80,10 +80,11 @@ def _f0_options(spec, f0_files, score, f0_method, seconds: float, log, f0_model=
     if f0_model is not None and f0_method != "neural":
         raise GensepError(f"--f0-model goes with --f0-method neural, not {f0_method}")
     log(f"F0: {f0_method}" + (f" ({score}, aligned to the recording)" if score else ""))
+    options = {"f0_method": f0_method, "score": score}
     if f0_model is not None:
         log(f"F0 model: {f0_model}")
-        return {"f0_method": f0_method, "score": score, "f0_model": f0_model}
-    return {"f0_method": f0_method, "score": score}
+        options["f0_model"] = f0_model
+    return options
 
 
 def separate_file(
@@ -106,7 +107,7 @@ def separate_file(
     MusicXML, one source per part) to the recording, "salience" and "neural" estimate four
     voices (soprano, alto, tenor, bass) from the mixture. None picks "file" when F0 files
     are given, "score" when a score is, and `default_f0_method()` otherwise; `f0_model` is
-    the network of "neural" (default: the shipped one). Generative
+    the network of "neural" (default: `default_f0_model_path()`). Generative
     methods ("flow") take a prior registry folder `priors` (default: the shipped band
     priors, `gensep.flows.priors.shipped_registry`) and optionally the prior names
     `sources` (default: every registered prior).

@@ -253,8 +253,6 @@ class _Runner:
         def magnitudes(v, mag):  # v [J, L, F], mag [L, F] -> m [J, L, F]
             if objective == "masks":
                 return jax.nn.softmax(v, axis=0) * mag
-            if objective == "denoise":
-                return v * mag  # v: the masks themselves
             return expand(jax.nn.softplus(v), spectro)
 
         def patch_index(frames):  # [N, T_p]: the patches of a segment, frames it covers
